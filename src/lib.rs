@@ -1,0 +1,12 @@
+//! camrtc: capture a camera and a microphone, encode once, stream to every browser over WebRTC.
+//!
+//! Data flows one way: sources → encoders → hub → peers, with `http` and `config` at the edges.
+
+pub mod app;
+pub mod config;
+pub mod encode;
+pub mod hub;
+pub mod http;
+pub mod media;
+pub mod peer;
+pub mod source;

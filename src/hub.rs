@@ -1,0 +1,608 @@
+//! The hub: encode once, fan out to every viewer.
+//!
+//! One task owns the viewer list, the pipeline (started on demand) and the keyframe policy.
+//! Encoded frames arrive from the pipeline threads; each viewer gets them through its own bounded
+//! queue, so a slow viewer drops frames (and resumes at the next keyframe) without ever slowing
+//! the producer or the other viewers. Everything else talks to the hub by message.
+
+use crate::media::EncodedFrame;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub type ViewerId = u64;
+
+/// At most one IDR per this interval, however many viewers join or send PLI/FIR at once.
+pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(250);
+/// Dropped frames are reported at most this often per viewer, so a stalled viewer cannot flood
+/// the log.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(5);
+/// How long to wait before restarting a failed pipeline: the first retry is quick, later ones back
+/// off so a missing camera does not spin a core.
+const RESTART_BACKOFF_FIRST: Duration = Duration::from_millis(500);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Frames in flight between the pipeline threads and the hub task; only a wedged runtime fills it.
+const PIPELINE_QUEUE: usize = 64;
+
+/// How the hub behaves; taken from `[pipeline]` in the config.
+#[derive(Debug, Clone, Copy)]
+pub struct HubSettings {
+    /// Run capture and encoding only while someone watches.
+    pub on_demand: bool,
+    /// How long the pipeline keeps running after the last viewer leaves.
+    pub idle_stop: Duration,
+    /// Frames each viewer may have queued per track before it starts dropping.
+    pub viewer_queue_frames: usize,
+}
+
+/// Why the hub could not serve a request.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The hub task has stopped (the daemon is shutting down).
+    #[error("the media hub has stopped")]
+    Stopped,
+}
+
+/// Why a pipeline could not start or stopped working.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct PipelineError(pub String);
+
+/// What the pipeline threads hand to the hub.
+#[derive(Debug)]
+pub enum PipelineEvent {
+    Video(EncodedFrame),
+    Audio(EncodedFrame),
+    /// The pipeline gave up (device gone, encoder error); the hub restarts it with backoff.
+    Failed(PipelineError),
+}
+
+/// Where pipeline threads put their output. Never blocks: if the hub is not keeping up the event
+/// is dropped and counted.
+#[derive(Clone)]
+pub struct FrameSink {
+    generation: u64,
+    tx: mpsc::Sender<(u64, PipelineEvent)>,
+    overflow: Arc<AtomicU64>,
+}
+
+impl FrameSink {
+    /// Hands one event to the hub; returns false once the hub is gone, so threads can exit.
+    pub fn send(&self, event: PipelineEvent) -> bool {
+        match self.tx.try_send((self.generation, event)) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.overflow.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// A running capture + encode pipeline, as the hub sees it.
+pub trait Pipeline: Send {
+    /// Ask the video encoder for an IDR as soon as possible.
+    fn force_keyframe(&mut self);
+    /// Stop without blocking the caller; threads finish on their own.
+    fn stop(self: Box<Self>);
+}
+
+/// Starts pipelines; injected so tests can drive the hub without cameras or threads.
+pub trait PipelineFactory: Send + 'static {
+    fn start(&mut self, sink: FrameSink) -> Result<Box<dyn Pipeline>, PipelineError>;
+}
+
+/// Why a keyframe was asked for; counted for observability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyframeReason {
+    /// A viewer's connection came up and it needs a decodable start.
+    Join,
+    /// The viewer's decoder asked (RTCP PLI or FIR).
+    PictureLoss,
+    /// The viewer dropped frames and must restart at a keyframe.
+    Resync,
+}
+
+/// What a viewer receives: one queue per track. Dropping it leaves the hub.
+pub struct ViewerFeed {
+    pub id: ViewerId,
+    pub video: mpsc::Receiver<Arc<EncodedFrame>>,
+    pub audio: mpsc::Receiver<Arc<EncodedFrame>>,
+    _leave: LeaveOnDrop,
+}
+
+struct LeaveOnDrop {
+    id: ViewerId,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Drop for LeaveOnDrop {
+    fn drop(&mut self) {
+        // If the hub is already gone there is nobody left to tell.
+        let _ = self.commands.send(Command::Leave(self.id));
+    }
+}
+
+/// A snapshot of the hub for /healthz and status lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HubStatus {
+    pub viewers: usize,
+    pub active_viewers: usize,
+    pub pipeline_running: bool,
+    pub last_pipeline_error: Option<String>,
+    pub video_frames: u64,
+    pub audio_frames: u64,
+    pub keyframes: u64,
+    pub keyframe_requests_sent: u64,
+    pub dropped_frames: u64,
+    pub pipeline_overflow: u64,
+}
+
+enum Command {
+    Join { wants_audio: bool, reply: oneshot::Sender<ViewerFeed> },
+    Activate(ViewerId),
+    Leave(ViewerId),
+    Keyframe(ViewerId, KeyframeReason),
+    Status(oneshot::Sender<HubStatus>),
+}
+
+/// The handle everyone else holds. Cheap to clone.
+#[derive(Clone)]
+pub struct HubHandle {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl HubHandle {
+    /// Registers a viewer. It receives nothing until [`activate`](Self::activate), but its
+    /// existence already starts the pipeline, so capture warms up while ICE and DTLS connect.
+    pub async fn join(&self, wants_audio: bool) -> Result<ViewerFeed, HubError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Join { wants_audio, reply }).map_err(|_| HubError::Stopped)?;
+        answer.await.map_err(|_| HubError::Stopped)
+    }
+
+    /// The viewer's transport is up: start its media at the next (promptly requested) keyframe.
+    pub fn activate(&self, id: ViewerId) {
+        let _ = self.commands.send(Command::Activate(id));
+    }
+
+    pub fn request_keyframe(&self, id: ViewerId, reason: KeyframeReason) {
+        let _ = self.commands.send(Command::Keyframe(id, reason));
+    }
+
+    pub async fn status(&self) -> Result<HubStatus, HubError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Status(reply)).map_err(|_| HubError::Stopped)?;
+        answer.await.map_err(|_| HubError::Stopped)
+    }
+}
+
+/// Coalesces keyframe requests: the first one goes out at once, later ones within
+/// [`KEYFRAME_MIN_INTERVAL`] are folded into a single deferred request.
+#[derive(Debug)]
+pub struct KeyframeGate {
+    min_interval: Duration,
+    last_sent: Option<Instant>,
+    pending_since: Option<Instant>,
+}
+
+impl KeyframeGate {
+    pub fn new(min_interval: Duration) -> Self {
+        Self { min_interval, last_sent: None, pending_since: None }
+    }
+
+    /// A request arrived at `now`; true means "ask the encoder now".
+    pub fn request(&mut self, now: Instant) -> bool {
+        match self.last_sent {
+            Some(last) if now < last + self.min_interval => {
+                self.pending_since.get_or_insert(now);
+                false
+            }
+            _ => {
+                self.last_sent = Some(now);
+                self.pending_since = None;
+                true
+            }
+        }
+    }
+
+    /// When a deferred request becomes due, if one is pending.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.pending_since.and(self.last_sent).map(|last| last + self.min_interval)
+    }
+
+    /// True when a deferred request is due at `now` (and marks it sent).
+    pub fn poll(&mut self, now: Instant) -> bool {
+        match self.deadline() {
+            Some(due) if now >= due => {
+                self.last_sent = Some(now);
+                self.pending_since = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A keyframe captured at `captured` went out; it satisfies requests made before it.
+    pub fn keyframe_produced(&mut self, captured: Instant) {
+        if self.pending_since.is_some_and(|since| captured >= since) {
+            self.pending_since = None;
+        }
+    }
+}
+
+struct Viewer {
+    video: mpsc::Sender<Arc<EncodedFrame>>,
+    /// None when the viewer negotiated no audio: nothing is queued for it.
+    audio: Option<mpsc::Sender<Arc<EncodedFrame>>>,
+    active: bool,
+    needs_keyframe: bool,
+    /// Set by a queue overflow until the next keyframe gets through: frames skipped meanwhile
+    /// are losses too (unlike the wait for the first keyframe after joining).
+    resyncing: bool,
+    dropped: u64,
+    dropped_since_log: u64,
+    last_drop_log: Option<Instant>,
+}
+
+impl Viewer {
+    /// Queues a video frame, or starts dropping until the next keyframe if the queue is full.
+    /// Returns whether the viewer now needs a keyframe requested on its behalf.
+    fn offer_video(&mut self, id: ViewerId, frame: &Arc<EncodedFrame>, now: Instant) -> Delivery {
+        if self.needs_keyframe && !frame.keyframe {
+            if self.resyncing {
+                self.count_drop(id, "video", now);
+                return Delivery::Dropped;
+            }
+            return Delivery::Skipped;
+        }
+        match self.video.try_send(frame.clone()) {
+            Ok(()) => {
+                self.needs_keyframe = false;
+                self.resyncing = false;
+                Delivery::Sent
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.needs_keyframe = true;
+                self.resyncing = true;
+                self.count_drop(id, "video", now);
+                Delivery::Dropped
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,
+        }
+    }
+
+    fn offer_audio(&mut self, id: ViewerId, frame: &Arc<EncodedFrame>, now: Instant) -> Delivery {
+        let Some(audio) = &self.audio else {
+            return Delivery::Skipped;
+        };
+        match audio.try_send(frame.clone()) {
+            Ok(()) => Delivery::Sent,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.count_drop(id, "audio", now);
+                Delivery::Dropped
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,
+        }
+    }
+
+    fn count_drop(&mut self, id: ViewerId, track: &str, now: Instant) {
+        self.dropped += 1;
+        self.dropped_since_log += 1;
+        if self.last_drop_log.is_none_or(|last| now >= last + DROP_LOG_INTERVAL) {
+            tracing::warn!(
+                viewer = id,
+                track,
+                dropped = self.dropped_since_log,
+                total = self.dropped,
+                "viewer is not keeping up; dropping frames until its next keyframe"
+            );
+            self.dropped_since_log = 0;
+            self.last_drop_log = Some(now);
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Delivery {
+    Sent,
+    Skipped,
+    Dropped,
+    Gone,
+}
+
+/// Starts the hub task and returns its handle. The task ends when `shutdown` is cancelled,
+/// stopping the pipeline with it.
+pub fn spawn(
+    settings: HubSettings,
+    factory: Box<dyn PipelineFactory>,
+    shutdown: CancellationToken,
+) -> (HubHandle, tokio::task::JoinHandle<()>) {
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (events_tx, events) = mpsc::channel(PIPELINE_QUEUE);
+    let hub = Hub {
+        settings,
+        factory,
+        pipeline: None,
+        generation: 0,
+        events_tx,
+        overflow: Arc::new(AtomicU64::new(0)),
+        viewers: HashMap::new(),
+        next_id: 1,
+        gate: KeyframeGate::new(KEYFRAME_MIN_INTERVAL),
+        idle_since: None,
+        restart_at: None,
+        restart_backoff: RESTART_BACKOFF_FIRST,
+        status: HubStatus::default(),
+        commands: commands.clone(),
+    };
+    let task = tokio::spawn(hub.run(command_rx, events, shutdown));
+    (HubHandle { commands }, task)
+}
+
+struct Hub {
+    settings: HubSettings,
+    factory: Box<dyn PipelineFactory>,
+    pipeline: Option<Box<dyn Pipeline>>,
+    /// Bumped on every start so late frames from a stopped pipeline are recognised and ignored.
+    generation: u64,
+    events_tx: mpsc::Sender<(u64, PipelineEvent)>,
+    overflow: Arc<AtomicU64>,
+    viewers: HashMap<ViewerId, Viewer>,
+    next_id: ViewerId,
+    gate: KeyframeGate,
+    idle_since: Option<Instant>,
+    restart_at: Option<Instant>,
+    restart_backoff: Duration,
+    status: HubStatus,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Hub {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut events: mpsc::Receiver<(u64, PipelineEvent)>,
+        shutdown: CancellationToken,
+    ) {
+        if !self.settings.on_demand {
+            self.start_pipeline(Instant::now());
+        }
+        loop {
+            let wake = self.next_wakeup();
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(command) = commands.recv() => self.on_command(command, Instant::now()),
+                Some((generation, event)) = events.recv() => {
+                    if generation == self.generation {
+                        self.on_event(event, Instant::now());
+                    }
+                }
+                () = sleep_until_opt(wake) => self.on_timer(Instant::now()),
+            }
+        }
+        if let Some(pipeline) = self.pipeline.take() {
+            pipeline.stop();
+        }
+    }
+
+    fn next_wakeup(&self) -> Option<Instant> {
+        let idle_stop = self.idle_since.map(|since| since + self.settings.idle_stop);
+        [self.gate.deadline(), idle_stop, self.restart_at].into_iter().flatten().min()
+    }
+
+    fn on_command(&mut self, command: Command, now: Instant) {
+        match command {
+            Command::Join { wants_audio, reply } => {
+                let id = self.next_id;
+                self.next_id += 1;
+                let depth = self.settings.viewer_queue_frames.max(2);
+                let (video, video_rx) = mpsc::channel(depth);
+                let (audio, audio_rx) = mpsc::channel(depth);
+                let feed = ViewerFeed {
+                    id,
+                    video: video_rx,
+                    audio: audio_rx,
+                    _leave: LeaveOnDrop { id, commands: self.commands.clone() },
+                };
+                if reply.send(feed).is_err() {
+                    // The caller gave up before the reply; its LeaveOnDrop already queued a Leave.
+                }
+                self.viewers.insert(
+                    id,
+                    Viewer {
+                        video,
+                        audio: wants_audio.then_some(audio),
+                        active: false,
+                        needs_keyframe: true,
+                        resyncing: false,
+                        dropped: 0,
+                        dropped_since_log: 0,
+                        last_drop_log: None,
+                    },
+                );
+                tracing::debug!(viewer = id, viewers = self.viewers.len(), "viewer joined");
+                self.viewers_changed(now);
+            }
+            Command::Activate(id) => {
+                if let Some(viewer) = self.viewers.get_mut(&id) {
+                    viewer.active = true;
+                    viewer.needs_keyframe = true;
+                    self.request_keyframe(KeyframeReason::Join, now);
+                }
+            }
+            Command::Leave(id) => {
+                if self.viewers.remove(&id).is_some() {
+                    tracing::debug!(viewer = id, viewers = self.viewers.len(), "viewer left");
+                    self.viewers_changed(now);
+                }
+            }
+            Command::Keyframe(id, reason) => {
+                if self.viewers.get(&id).is_some_and(|v| v.active) {
+                    self.request_keyframe(reason, now);
+                }
+            }
+            Command::Status(reply) => {
+                let mut status = self.status.clone();
+                status.viewers = self.viewers.len();
+                status.active_viewers = self.viewers.values().filter(|v| v.active).count();
+                status.pipeline_running = self.pipeline.is_some();
+                status.pipeline_overflow = self.overflow.load(Ordering::Relaxed);
+                let _ = reply.send(status);
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: PipelineEvent, now: Instant) {
+        match event {
+            PipelineEvent::Video(frame) => {
+                self.status.video_frames += 1;
+                if frame.keyframe {
+                    self.status.keyframes += 1;
+                    self.gate.keyframe_produced(Instant::from_std(frame.captured.instant));
+                    // A working pipeline earns a quick retry next time it fails.
+                    self.restart_backoff = RESTART_BACKOFF_FIRST;
+                }
+                let frame = Arc::new(frame);
+                let mut dropped = 0;
+                let mut gone = Vec::new();
+                for (&id, viewer) in self.viewers.iter_mut().filter(|(_, v)| v.active) {
+                    match viewer.offer_video(id, &frame, now) {
+                        Delivery::Dropped => dropped += 1,
+                        Delivery::Gone => gone.push(id),
+                        Delivery::Sent | Delivery::Skipped => {}
+                    }
+                }
+                self.status.dropped_frames += dropped;
+                self.forget(gone, now);
+                if dropped > 0 {
+                    self.request_keyframe(KeyframeReason::Resync, now);
+                }
+            }
+            PipelineEvent::Audio(frame) => {
+                self.status.audio_frames += 1;
+                let frame = Arc::new(frame);
+                let mut gone = Vec::new();
+                for (&id, viewer) in self.viewers.iter_mut().filter(|(_, v)| v.active) {
+                    match viewer.offer_audio(id, &frame, now) {
+                        Delivery::Dropped => self.status.dropped_frames += 1,
+                        Delivery::Gone => gone.push(id),
+                        Delivery::Sent | Delivery::Skipped => {}
+                    }
+                }
+                self.forget(gone, now);
+            }
+            PipelineEvent::Failed(error) => {
+                tracing::error!(%error, retry_in = ?self.restart_backoff, "media pipeline failed");
+                self.status.last_pipeline_error = Some(error.0);
+                if let Some(pipeline) = self.pipeline.take() {
+                    pipeline.stop();
+                }
+                self.schedule_restart(now);
+            }
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant) {
+        if self.gate.poll(now) {
+            self.send_keyframe_request();
+        }
+        if self.idle_since.is_some_and(|since| now >= since + self.settings.idle_stop) {
+            self.idle_since = None;
+            if let Some(pipeline) = self.pipeline.take() {
+                tracing::info!("no viewers left; stopping capture");
+                pipeline.stop();
+            }
+        }
+        if self.restart_at.is_some_and(|at| now >= at) {
+            self.restart_at = None;
+            if self.wants_pipeline() {
+                self.start_pipeline(now);
+            }
+        }
+    }
+
+    fn forget(&mut self, gone: Vec<ViewerId>, now: Instant) {
+        if gone.is_empty() {
+            return;
+        }
+        for id in gone {
+            self.viewers.remove(&id);
+        }
+        self.viewers_changed(now);
+    }
+
+    fn wants_pipeline(&self) -> bool {
+        !self.settings.on_demand || !self.viewers.is_empty()
+    }
+
+    fn viewers_changed(&mut self, now: Instant) {
+        if self.wants_pipeline() {
+            self.idle_since = None;
+            if self.pipeline.is_none() && self.restart_at.is_none() {
+                self.start_pipeline(now);
+            }
+        } else if self.pipeline.is_some() {
+            self.idle_since.get_or_insert(now);
+        } else {
+            // Nobody to serve and nothing running: forget any pending retry too.
+            self.restart_at = None;
+        }
+    }
+
+    fn start_pipeline(&mut self, now: Instant) {
+        self.generation += 1;
+        let sink = FrameSink {
+            generation: self.generation,
+            tx: self.events_tx.clone(),
+            overflow: self.overflow.clone(),
+        };
+        match self.factory.start(sink) {
+            Ok(pipeline) => {
+                tracing::info!("capture started");
+                self.pipeline = Some(pipeline);
+                self.status.last_pipeline_error = None;
+            }
+            Err(error) => {
+                tracing::error!(%error, retry_in = ?self.restart_backoff, "cannot start the media pipeline");
+                self.status.last_pipeline_error = Some(error.0);
+                self.schedule_restart(now);
+            }
+        }
+    }
+
+    fn schedule_restart(&mut self, now: Instant) {
+        self.restart_at = Some(now + self.restart_backoff);
+        self.restart_backoff = (self.restart_backoff * 2).min(RESTART_BACKOFF_MAX);
+    }
+
+    fn request_keyframe(&mut self, reason: KeyframeReason, now: Instant) {
+        tracing::trace!(?reason, "keyframe requested");
+        if self.gate.request(now) {
+            self.send_keyframe_request();
+        }
+    }
+
+    fn send_keyframe_request(&mut self) {
+        if let Some(pipeline) = self.pipeline.as_mut() {
+            pipeline.force_keyframe();
+            self.status.keyframe_requests_sent += 1;
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,53 @@
+//! One WebRTC peer connection per viewer, answering a recvonly WHEP offer with H.264 + Opus.
+
+mod keyframe_requests;
+pub mod rtp;
+pub mod sdp;
+mod session;
+
+pub use session::{SessionEnd, SessionHandle, create_session};
+
+use crate::hub::HubError;
+use sdp::ProfileLevelId;
+use std::time::Duration;
+
+/// What every session needs, decided once at start-up.
+#[derive(Clone)]
+pub struct PeerSettings {
+    /// Handed to our ICE agent (and, by the HTTP layer, to browsers).
+    pub ice_servers: Vec<webrtc::peer_connection::RTCIceServer>,
+    /// Offer loopback host candidates: needed when viewer and daemon share a machine with no other
+    /// interface (tests, VMs).
+    pub include_loopback_candidates: bool,
+    /// The profile-level-id our encoder really produces, advertised in answers.
+    pub video_profile: ProfileLevelId,
+    /// Whether an audio track is offered at all.
+    pub audio: bool,
+    /// A session that has not connected by then is torn down.
+    pub connect_timeout: Duration,
+    /// How long to wait for our own ICE candidates before answering without the rest.
+    pub gather_timeout: Duration,
+}
+
+/// Why a session could not be created or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The offer cannot be used (malformed, or no codec we can send).
+    #[error(transparent)]
+    Offer(#[from] sdp::SdpError),
+    /// The WebRTC stack rejected an operation (bad candidate, bad description, socket failure).
+    #[error("WebRTC: {0}")]
+    WebRtc(String),
+    /// The hub is gone, so there is nothing to stream.
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    /// The session already ended.
+    #[error("the session has ended")]
+    Ended,
+}
+
+impl From<webrtc::error::Error> for PeerError {
+    fn from(error: webrtc::error::Error) -> Self {
+        PeerError::WebRtc(error.to_string())
+    }
+}

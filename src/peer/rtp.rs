@@ -1,0 +1,132 @@
+//! Turning shared encoded frames into one viewer's RTP packets.
+//!
+//! Payloads are shared (`Bytes` clones are reference counts); only the 12-byte header is per
+//! viewer. RTP timestamps come from capture time on a clock shared by audio and video, so the
+//! sender reports map both tracks to the same wall clock and browsers can lip-sync.
+
+use crate::media::EncodedFrame;
+use rtc::rtp::{Packet, header::Header};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// The instant all RTP timestamps count from. Process-wide so every track of every session
+/// shares it; set long before any frame is captured.
+pub fn media_epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Per-viewer, per-track RTP state.
+#[derive(Debug, Clone)]
+pub struct RtpStamper {
+    pub ssrc: u32,
+    pub payload_type: u8,
+    clock_rate: u32,
+    next_sequence: u16,
+    timestamp_offset: u32,
+    epoch: Instant,
+}
+
+impl RtpStamper {
+    /// Random starting sequence number and timestamp offset, as RFC 3550 asks, so that streams
+    /// cannot be spliced or predicted.
+    pub fn new(ssrc: u32, payload_type: u8, clock_rate: u32, epoch: Instant) -> Self {
+        Self {
+            ssrc,
+            payload_type,
+            clock_rate,
+            next_sequence: rand::random(),
+            timestamp_offset: rand::random(),
+            epoch,
+        }
+    }
+
+    /// The RTP timestamp for something captured at `captured`.
+    pub fn timestamp(&self, captured: Instant) -> u32 {
+        let since_epoch = captured.saturating_duration_since(self.epoch);
+        let ticks = since_epoch.as_nanos() * u128::from(self.clock_rate) / 1_000_000_000;
+        self.timestamp_offset.wrapping_add(ticks as u32)
+    }
+
+    /// The packets of one frame, marker bit on the last (end of the access unit).
+    pub fn packets(&mut self, frame: &EncodedFrame) -> Vec<Packet> {
+        let timestamp = self.timestamp(frame.captured.instant);
+        let last = frame.payloads.len().saturating_sub(1);
+        frame
+            .payloads
+            .iter()
+            .enumerate()
+            .map(|(i, payload)| {
+                let sequence_number = self.next_sequence;
+                self.next_sequence = self.next_sequence.wrapping_add(1);
+                Packet {
+                    header: Header {
+                        version: 2,
+                        marker: i == last,
+                        payload_type: self.payload_type,
+                        sequence_number,
+                        timestamp,
+                        ssrc: self.ssrc,
+                        ..Default::default()
+                    },
+                    payload: payload.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::CaptureTime;
+    use bytes::Bytes;
+    use std::time::{Duration, SystemTime};
+
+    fn frame(at: Instant, parts: usize) -> EncodedFrame {
+        EncodedFrame {
+            payloads: (0..parts).map(|i| Bytes::from(vec![i as u8; 10])).collect::<Vec<_>>().into(),
+            captured: CaptureTime { instant: at, wall: SystemTime::now() },
+            keyframe: false,
+            duration: Duration::from_millis(33),
+        }
+    }
+
+    #[test]
+    fn timestamps_follow_capture_time_in_the_codec_clock() {
+        let epoch = Instant::now();
+        let video = RtpStamper::new(1, 102, 90_000, epoch);
+        let audio = RtpStamper::new(2, 111, 48_000, epoch);
+        let one_second_later = epoch + Duration::from_secs(1);
+        assert_eq!(video.timestamp(one_second_later).wrapping_sub(video.timestamp(epoch)), 90_000);
+        assert_eq!(audio.timestamp(one_second_later).wrapping_sub(audio.timestamp(epoch)), 48_000);
+        let frame_later = epoch + Duration::from_micros(33_333);
+        assert_eq!(video.timestamp(frame_later).wrapping_sub(video.timestamp(epoch)), 2999);
+    }
+
+    #[test]
+    fn packets_share_payloads_number_consecutively_and_mark_the_frame_end() {
+        let epoch = Instant::now();
+        let mut stamper = RtpStamper::new(7, 102, 90_000, epoch);
+        let first = frame(epoch + Duration::from_millis(10), 3);
+        let packets = stamper.packets(&first);
+        assert_eq!(packets.len(), 3);
+        assert_eq!(packets.iter().filter(|p| p.header.marker).count(), 1);
+        assert!(packets[2].header.marker);
+        assert!(packets.iter().all(|p| p.header.ssrc == 7 && p.header.payload_type == 102));
+        assert_eq!(packets[0].payload.as_ptr(), first.payloads[0].as_ptr(), "no copy of the payload");
+        let next = stamper.packets(&frame(epoch + Duration::from_millis(43), 1));
+        assert_eq!(next[0].header.sequence_number, packets[2].header.sequence_number.wrapping_add(1));
+        assert_eq!(next[0].header.timestamp.wrapping_sub(packets[0].header.timestamp), 2700);
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let epoch = Instant::now();
+        let mut stamper = RtpStamper::new(7, 102, 90_000, epoch);
+        stamper.next_sequence = u16::MAX;
+        let packets = stamper.packets(&frame(epoch, 2));
+        assert_eq!(packets[0].header.sequence_number, u16::MAX);
+        assert_eq!(packets[1].header.sequence_number, 0);
+    }
+}

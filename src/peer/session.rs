@@ -1,0 +1,378 @@
+//! A viewer session: one peer connection and the task that owns it.
+//!
+//! The task is the only owner of the connection and the viewer's hub feed. It starts media when
+//! the connection comes up, forwards keyframe requests to the hub, and tears everything down on
+//! DELETE, ICE failure, DTLS close, a connect timeout or daemon shutdown.
+
+use super::keyframe_requests::{self, KeyframeRequestForwarder};
+use super::rtp::{RtpStamper, media_epoch};
+use super::sdp::{self, OfferChoice};
+use super::{PeerError, PeerSettings};
+use crate::hub::{HubHandle, KeyframeReason, ViewerFeed};
+use crate::media::EncodedFrame;
+use rtc::interceptor::Slot;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionState,
+    RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
+};
+
+/// ICE declares a silent peer disconnected after this long...
+const ICE_DISCONNECTED_TIMEOUT: Duration = Duration::from_secs(4);
+/// ...and failed this long after that, which ends the session.
+const ICE_FAILED_TIMEOUT: Duration = Duration::from_secs(8);
+const ICE_KEEPALIVE: Duration = Duration::from_secs(2);
+
+/// Why a session ended; logged once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    Deleted,
+    Failed,
+    Closed,
+    NeverConnected,
+    Shutdown,
+}
+
+enum Command {
+    AddCandidates(Vec<RTCIceCandidateInit>, oneshot::Sender<Result<(), PeerError>>),
+    Close,
+}
+
+/// How the HTTP layer reaches a session. Cheap to clone; all state stays in the session task.
+#[derive(Clone)]
+pub struct SessionHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl SessionHandle {
+    pub async fn add_candidates(&self, candidates: Vec<RTCIceCandidateInit>) -> Result<(), PeerError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::AddCandidates(candidates, reply))
+            .await
+            .map_err(|_| PeerError::Ended)?;
+        answer.await.map_err(|_| PeerError::Ended)?
+    }
+
+    /// Ends the session (WHEP DELETE). Returns false if it had already ended.
+    pub async fn close(&self) -> bool {
+        self.commands.send(Command::Close).await.is_ok()
+    }
+}
+
+/// Connection-level events, forwarded from the crate's callback handler into the session task.
+#[derive(Debug)]
+enum PcEvent {
+    State(RTCPeerConnectionState),
+    GatheringComplete,
+}
+
+struct Forwarder {
+    events: mpsc::UnboundedSender<PcEvent>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Forwarder {
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.events.send(PcEvent::State(state));
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.events.send(PcEvent::GatheringComplete);
+        }
+    }
+}
+
+/// One outgoing track and its RTP numbering.
+struct Outgoing {
+    track: Arc<TrackLocalStaticRTP>,
+    stamper: RtpStamper,
+}
+
+impl Outgoing {
+    async fn send(&mut self, frame: &EncodedFrame) -> Result<(), webrtc::error::Error> {
+        for packet in self.stamper.packets(frame) {
+            self.track.write_rtp(packet).await?;
+        }
+        Ok(())
+    }
+}
+
+fn video_codec(choice_profile: &str) -> RTCRtpCodec {
+    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
+        typ: typ.to_owned(),
+        parameter: parameter.to_owned(),
+    };
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_H264.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: format!(
+            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={choice_profile}"
+        ),
+        rtcp_feedback: vec![feedback("nack", ""), feedback("nack", "pli"), feedback("ccm", "fir")],
+    }
+}
+
+fn audio_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+fn media_engine(choice: &OfferChoice, settings: &PeerSettings) -> Result<MediaEngine, PeerError> {
+    let mut engine = MediaEngine::default();
+    engine.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: video_codec(&settings.video_profile.to_hex()),
+            payload_type: choice.video_pt,
+        },
+        RtpCodecKind::Video,
+    )?;
+    if let (true, Some(audio)) = (settings.audio, &choice.audio) {
+        engine.register_codec(
+            RTCRtpCodecParameters { rtp_codec: audio_codec(), payload_type: audio.pt },
+            RtpCodecKind::Audio,
+        )?;
+    }
+    Ok(engine)
+}
+
+fn local_track(kind: RtpCodecKind, codec: RTCRtpCodec, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
+    let id = format!("camrtc-{kind}");
+    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        "camrtc".to_owned(),
+        id.clone(),
+        id,
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+            codec,
+            ..Default::default()
+        }],
+    )))
+}
+
+/// Answers a WHEP offer: builds the peer connection, waits (briefly) for our candidates, and
+/// starts the session task. Returns the handle and the SDP answer.
+pub async fn create_session(
+    offer: &str,
+    settings: &PeerSettings,
+    hub: HubHandle,
+    shutdown: CancellationToken,
+    on_end: impl FnOnce(SessionEnd) + Send + 'static,
+) -> Result<(SessionHandle, String), PeerError> {
+    let choice = sdp::choose_codecs(offer, &settings.video_profile)?;
+    let offer = sdp::rewrite_h264_profile(offer, choice.video_pt, &settings.video_profile);
+
+    let mut engine = media_engine(&choice, settings)?;
+    let registry = register_default_interceptors(Registry::new(), &mut engine)?
+        .with(Slot::from(keyframe_requests::SLOT), KeyframeRequestForwarder::default());
+    let setting_engine = SettingEngineBuilder::new()
+        .with_include_loopback_candidate(settings.include_loopback_candidates)
+        .with_ice_timeouts(
+            Some(ICE_DISCONNECTED_TIMEOUT),
+            Some(ICE_FAILED_TIMEOUT),
+            Some(ICE_KEEPALIVE),
+        )
+        .build();
+    let configuration =
+        RTCConfigurationBuilder::new().with_ice_servers(settings.ice_servers.clone()).build();
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let pc: Arc<dyn PeerConnection> = Arc::new(
+        PeerConnectionBuilder::new()
+            .with_configuration(configuration)
+            .with_media_engine(engine)
+            .with_setting_engine(setting_engine)
+            .with_interceptor_registry(registry)
+            .with_handler(Arc::new(Forwarder { events: events_tx }))
+            .with_udp_addrs(vec!["0.0.0.0:0".to_owned()])
+            .build()
+            .await?,
+    );
+
+    let result = answer(&pc, &offer, &choice, settings, &mut events).await;
+    let (video, audio, answer_sdp) = match result {
+        Ok(ok) => ok,
+        Err(error) => {
+            let _ = pc.close().await;
+            return Err(error);
+        }
+    };
+    let feed = match hub.join(audio.is_some()).await {
+        Ok(feed) => feed,
+        Err(error) => {
+            let _ = pc.close().await;
+            return Err(error.into());
+        }
+    };
+
+    let (commands, command_rx) = mpsc::channel(8);
+    let session = Session {
+        pc,
+        hub,
+        feed,
+        video,
+        audio,
+        events,
+        commands: command_rx,
+        connected: false,
+    };
+    let connect_timeout = settings.connect_timeout;
+    tokio::spawn(async move {
+        let end = session.run(shutdown, connect_timeout).await;
+        on_end(end);
+    });
+    Ok((SessionHandle { commands }, answer_sdp))
+}
+
+async fn answer(
+    pc: &Arc<dyn PeerConnection>,
+    offer: &str,
+    choice: &OfferChoice,
+    settings: &PeerSettings,
+    events: &mut mpsc::UnboundedReceiver<PcEvent>,
+) -> Result<(Outgoing, Option<Outgoing>, String), PeerError> {
+    let epoch = media_epoch();
+    let video_ssrc = rand::random();
+    let video = Outgoing {
+        track: local_track(RtpCodecKind::Video, video_codec(&settings.video_profile.to_hex()), video_ssrc),
+        stamper: RtpStamper::new(video_ssrc, choice.video_pt, 90_000, epoch),
+    };
+    pc.add_track(video.track.clone() as Arc<dyn TrackLocal>).await?;
+    let audio = match (settings.audio, &choice.audio) {
+        (true, Some(audio_choice)) => {
+            let ssrc = rand::random();
+            let audio = Outgoing {
+                track: local_track(RtpCodecKind::Audio, audio_codec(), ssrc),
+                stamper: RtpStamper::new(ssrc, audio_choice.pt, 48_000, epoch),
+            };
+            pc.add_track(audio.track.clone() as Arc<dyn TrackLocal>).await?;
+            Some(audio)
+        }
+        _ => None,
+    };
+
+    let offer = RTCSessionDescription::offer(offer.to_owned())?;
+    pc.set_remote_description(offer).await?;
+    let answer = pc.create_answer(None).await?;
+    pc.set_local_description(answer).await?;
+
+    // WHEP answers carry our candidates; host candidates are gathered in microseconds, and a
+    // slow STUN/TURN server must not hold the viewer's picture hostage.
+    let _ = tokio::time::timeout(settings.gather_timeout, async {
+        while let Some(event) = events.recv().await {
+            if matches!(event, PcEvent::GatheringComplete) {
+                break;
+            }
+        }
+    })
+    .await;
+    let local = pc
+        .local_description()
+        .await
+        .ok_or_else(|| PeerError::WebRtc("no local description after answering".into()))?;
+    Ok((video, audio, local.sdp))
+}
+
+struct Session {
+    pc: Arc<dyn PeerConnection>,
+    hub: HubHandle,
+    feed: ViewerFeed,
+    video: Outgoing,
+    audio: Option<Outgoing>,
+    events: mpsc::UnboundedReceiver<PcEvent>,
+    commands: mpsc::Receiver<Command>,
+    connected: bool,
+}
+
+impl Session {
+    async fn run(mut self, shutdown: CancellationToken, connect_timeout: Duration) -> SessionEnd {
+        let connect_deadline = tokio::time::Instant::now() + connect_timeout;
+        let video_track = self.video.track.clone();
+        let end = loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break SessionEnd::Shutdown,
+                command = self.commands.recv() => match command {
+                    Some(Command::AddCandidates(candidates, reply)) => {
+                        let _ = reply.send(self.add_candidates(candidates).await);
+                    }
+                    Some(Command::Close) | None => break SessionEnd::Deleted,
+                },
+                event = self.events.recv() => match event {
+                    Some(PcEvent::State(RTCPeerConnectionState::Connected)) => self.on_connected(),
+                    Some(PcEvent::State(RTCPeerConnectionState::Failed)) => break SessionEnd::Failed,
+                    Some(PcEvent::State(RTCPeerConnectionState::Closed)) | None => break SessionEnd::Closed,
+                    Some(_) => {}
+                },
+                () = tokio::time::sleep_until(connect_deadline), if !self.connected => {
+                    break SessionEnd::NeverConnected;
+                }
+                Some(frame) = self.feed.video.recv(), if self.connected => {
+                    if let Err(error) = self.video.send(&frame).await {
+                        tracing::debug!(viewer = self.feed.id, %error, "video write failed");
+                    }
+                }
+                Some(frame) = recv_audio(&mut self.feed.audio, self.audio.is_some()), if self.connected => {
+                    if let Some(audio) = self.audio.as_mut()
+                        && let Err(error) = audio.send(&frame).await
+                    {
+                        tracing::debug!(viewer = self.feed.id, %error, "audio write failed");
+                    }
+                }
+                Some(TrackLocalEvent::OnRtcpPacket(packets)) = video_track.poll() => {
+                    if packets.iter().any(|p| keyframe_requests::is_keyframe_request(p.as_ref())) {
+                        self.hub.request_keyframe(self.feed.id, KeyframeReason::PictureLoss);
+                    }
+                }
+            }
+        };
+        // Closing sends DTLS close_notify so the browser learns at once, not after ICE timeouts.
+        if let Err(error) = self.pc.close().await {
+            tracing::debug!(viewer = self.feed.id, %error, "closing the peer connection");
+        }
+        tracing::info!(viewer = self.feed.id, reason = ?end, "viewer session ended");
+        end
+    }
+
+    fn on_connected(&mut self) {
+        if self.connected {
+            return;
+        }
+        self.connected = true;
+        tracing::info!(viewer = self.feed.id, "viewer connected");
+        self.hub.activate(self.feed.id);
+    }
+
+    async fn add_candidates(&self, candidates: Vec<RTCIceCandidateInit>) -> Result<(), PeerError> {
+        for candidate in candidates {
+            self.pc.add_ice_candidate(candidate).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Audio frames are only pulled when the session has an audio track to put them on.
+async fn recv_audio(
+    rx: &mut mpsc::Receiver<Arc<EncodedFrame>>,
+    wanted: bool,
+) -> Option<Arc<EncodedFrame>> {
+    if wanted { rx.recv().await } else { std::future::pending().await }
+}

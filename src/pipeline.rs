@@ -1,0 +1,162 @@
+//! The real pipeline: one thread per track that captures and encodes, feeding the hub.
+//!
+//! Capture and encode share a thread because the test source and most cameras hand over a frame
+//! and then wait for the next one; a queue between them would only add latency.
+
+use crate::encode::h264::{H264Encoder, H264Settings};
+use crate::encode::opus::OpusEncoder;
+use crate::hub::{FrameSink, Pipeline, PipelineError, PipelineEvent, PipelineFactory};
+use crate::media::{AUDIO_CHUNK_SAMPLES, AUDIO_SAMPLE_RATE, EncodedFrame};
+use crate::source::{AudioSource, SourceError, VideoSource};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// Opens a source; called on every pipeline start so an unplugged device is reopened.
+pub type VideoOpener = Box<dyn Fn() -> Result<Box<dyn VideoSource>, SourceError> + Send>;
+pub type AudioOpener = Box<dyn Fn() -> Result<Box<dyn AudioSource>, SourceError> + Send>;
+
+/// Starts capture + encode threads on demand.
+pub struct ThreadedPipelineFactory {
+    pub video: VideoOpener,
+    pub h264: H264Settings,
+    pub audio: Option<(AudioOpener, u32)>,
+}
+
+enum VideoCommand {
+    ForceKeyframe,
+}
+
+struct ThreadedPipeline {
+    stop: Arc<AtomicBool>,
+    video_commands: mpsc::Sender<VideoCommand>,
+}
+
+impl PipelineFactory for ThreadedPipelineFactory {
+    fn start(&mut self, sink: FrameSink) -> Result<Box<dyn Pipeline>, PipelineError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        // Open and configure in the caller so a missing device is reported at once; both are
+        // quick compared with a frame interval.
+        let video_source = (self.video)().map_err(|e| PipelineError(e.to_string()))?;
+        let encoder = H264Encoder::new(self.h264).map_err(|e| PipelineError(e.to_string()))?;
+        let audio = match &self.audio {
+            Some((open, bitrate_kbps)) => {
+                let source = open().map_err(|e| PipelineError(e.to_string()))?;
+                let encoder =
+                    OpusEncoder::new(*bitrate_kbps).map_err(|e| PipelineError(e.to_string()))?;
+                Some((source, encoder))
+            }
+            None => None,
+        };
+
+        let (video_commands, commands) = mpsc::channel();
+        let frame_duration = Duration::from_secs(1) / self.h264.fps.max(1);
+        spawn_named("camrtc-video", {
+            let (stop, sink) = (stop.clone(), sink.clone());
+            move || run_video(video_source, encoder, frame_duration, commands, &stop, &sink)
+        })?;
+        if let Some((source, encoder)) = audio {
+            let stop = stop.clone();
+            spawn_named("camrtc-audio", move || run_audio(source, encoder, &stop, &sink))?;
+        }
+        Ok(Box::new(ThreadedPipeline { stop, video_commands }))
+    }
+}
+
+fn spawn_named(name: &str, body: impl FnOnce() + Send + 'static) -> Result<(), PipelineError> {
+    thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(body)
+        .map(drop)
+        .map_err(|e| PipelineError(format!("cannot start thread {name}: {e}")))
+}
+
+impl Pipeline for ThreadedPipeline {
+    fn force_keyframe(&mut self) {
+        let _ = self.video_commands.send(VideoCommand::ForceKeyframe);
+    }
+
+    fn stop(self: Box<Self>) {
+        // Threads notice within one frame interval; nobody waits for them.
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn run_video(
+    mut source: Box<dyn VideoSource>,
+    mut encoder: H264Encoder,
+    duration: Duration,
+    commands: mpsc::Receiver<VideoCommand>,
+    stop: &AtomicBool,
+    sink: &FrameSink,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let frame = match source.next_frame() {
+            Ok(frame) => frame,
+            Err(error) => {
+                sink.send(PipelineEvent::Failed(PipelineError(format!("video: {error}"))));
+                return;
+            }
+        };
+        // Requests that arrived while we waited for the frame apply to this one.
+        if commands.try_iter().any(|c| matches!(c, VideoCommand::ForceKeyframe)) {
+            encoder.force_keyframe();
+        }
+        match encoder.encode(&frame) {
+            Ok(Some(encoded)) => {
+                let event = PipelineEvent::Video(EncodedFrame {
+                    payloads: encoded.payloads.into(),
+                    captured: frame.captured,
+                    keyframe: encoded.keyframe,
+                    duration,
+                });
+                if !sink.send(event) {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(error) => {
+                sink.send(PipelineEvent::Failed(PipelineError(error.to_string())));
+                return;
+            }
+        }
+    }
+}
+
+fn run_audio(
+    mut source: Box<dyn AudioSource>,
+    mut encoder: OpusEncoder,
+    stop: &AtomicBool,
+    sink: &FrameSink,
+) {
+    let duration =
+        Duration::from_secs(AUDIO_CHUNK_SAMPLES as u64) / AUDIO_SAMPLE_RATE;
+    while !stop.load(Ordering::Relaxed) {
+        let chunk = match source.next_chunk() {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                sink.send(PipelineEvent::Failed(PipelineError(format!("audio: {error}"))));
+                return;
+            }
+        };
+        match encoder.encode(&chunk) {
+            Ok(encoded) => {
+                let event = PipelineEvent::Audio(EncodedFrame {
+                    payloads: encoded.payloads.into(),
+                    captured: chunk.captured,
+                    keyframe: true,
+                    duration,
+                });
+                if !sink.send(event) {
+                    return;
+                }
+            }
+            Err(error) => {
+                sink.send(PipelineEvent::Failed(PipelineError(error.to_string())));
+                return;
+            }
+        }
+    }
+}

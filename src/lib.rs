@@ -2,8 +2,13 @@
 //!
 //! Data flows one way: sources → encoders → hub → peers, with `http` and `config` at the edges.
 
+pub mod app;
+pub mod config;
 pub mod encode;
+pub mod http;
 pub mod hub;
 pub mod media;
+pub mod peer;
 pub mod pipeline;
+pub mod sessions;
 pub mod source;

@@ -1,1 +1,109 @@
-fn main() {}
+//! The `camrtc` command line. `anyhow` lives here only: library errors are typed.
+
+use anyhow::Context;
+use camrtc::config::{Config, DEFAULT_CONFIG_TOML};
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "camrtc",
+    version,
+    about = "Stream a camera and microphone to browsers over WebRTC"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon with a configuration file.
+    Run {
+        #[arg(long, default_value = "/etc/camrtc/camrtc.toml")]
+        config: PathBuf,
+    },
+    /// Stream a test pattern and tone with no camera, no microphone and no authentication.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Validate a configuration file and exit.
+    CheckConfig { path: PathBuf },
+    /// Print the built-in default configuration (the documented reference).
+    PrintDefaultConfig,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::PrintDefaultConfig => {
+            print!("{DEFAULT_CONFIG_TOML}");
+            Ok(())
+        }
+        Command::CheckConfig { path } => {
+            Config::load(&path).with_context(|| format!("{} is not valid", path.display()))?;
+            println!("{}: ok", path.display());
+            Ok(())
+        }
+        Command::Run { config } => {
+            let config = Config::load(&config)
+                .with_context(|| format!("cannot use {}", config.display()))?;
+            serve(config, false)
+        }
+        Command::Demo { listen } => serve(Config::demo(listen), true),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAMRTC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes are noise in journald and log files.
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("camrtc-rt")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        camrtc::app::run(config, listener, shutdown, |address| {
+            tracing::info!(%address, "listening");
+            if demo {
+                println!("camrtc demo: open http://{address}/ in a browser (Ctrl-C to stop)");
+            }
+        })
+        .await
+        .context("camrtc stopped")
+    })
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    shutdown.cancel();
+}

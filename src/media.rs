@@ -23,11 +23,8 @@ impl CaptureTime {
     /// Wall-clock capture time in Unix milliseconds modulo 2^32: the value the test pattern's
     /// timecode carries.
     pub fn unix_millis_u32(&self) -> u32 {
-        let millis = self
-            .wall
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_millis();
+        let millis =
+            self.wall.duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis();
         (millis & 0xffff_ffff) as u32
     }
 }

@@ -131,8 +131,7 @@ fn run_audio(
     stop: &AtomicBool,
     sink: &FrameSink,
 ) {
-    let duration =
-        Duration::from_secs(AUDIO_CHUNK_SAMPLES as u64) / AUDIO_SAMPLE_RATE;
+    let duration = Duration::from_secs(AUDIO_CHUNK_SAMPLES as u64) / AUDIO_SAMPLE_RATE;
     while !stop.load(Ordering::Relaxed) {
         let chunk = match source.next_chunk() {
             Ok(chunk) => chunk,

@@ -75,8 +75,11 @@ impl H264Encoder {
     /// Encodes one picture. `Ok(None)` means the rate controller produced nothing for it.
     pub fn encode(&mut self, frame: &RawFrame) -> Result<Option<Encoded>, EncodeError> {
         let (width, height) = (frame.width as usize, frame.height as usize);
-        let source =
-            YUVSlices::new((frame.y(), frame.u(), frame.v()), (width, height), (width, width / 2, width / 2));
+        let source = YUVSlices::new(
+            (frame.y(), frame.u(), frame.v()),
+            (width, height),
+            (width, width / 2, width / 2),
+        );
         let bitstream = self
             .encoder
             .encode(&source)
@@ -216,6 +219,10 @@ mod tests {
     fn probe_reports_constrained_baseline() {
         let profile = probe_profile(settings(640, 480)).expect("probe works");
         assert_eq!(profile.profile_idc, 0x42);
-        assert_ne!(profile.constraint_flags & 0x40, 0, "constraint_set1 marks Constrained Baseline");
+        assert_ne!(
+            profile.constraint_flags & 0x40,
+            0,
+            "constraint_set1 marks Constrained Baseline"
+        );
     }
 }

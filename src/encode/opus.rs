@@ -18,10 +18,11 @@ pub struct OpusEncoder {
 
 impl OpusEncoder {
     pub fn new(bitrate_kbps: u32) -> Result<Self, EncodeError> {
-        let configure = |e: opus::Error| EncodeError::Configure { codec: CODEC, reason: e.to_string() };
+        let configure =
+            |e: opus::Error| EncodeError::Configure { codec: CODEC, reason: e.to_string() };
         // VoIP mode keeps SILK available, which is what carries in-band FEC.
-        let mut encoder =
-            Encoder::new(AUDIO_SAMPLE_RATE, Channels::Mono, Application::Voip).map_err(configure)?;
+        let mut encoder = Encoder::new(AUDIO_SAMPLE_RATE, Channels::Mono, Application::Voip)
+            .map_err(configure)?;
         let bps = i32::try_from(bitrate_kbps.saturating_mul(1000)).unwrap_or(i32::MAX);
         encoder.set_bitrate(Bitrate::Bits(bps)).map_err(configure)?;
         encoder.set_inband_fec(true).map_err(configure)?;
@@ -34,7 +35,10 @@ impl OpusEncoder {
         if chunk.samples.len() != AUDIO_CHUNK_SAMPLES {
             return Err(EncodeError::Encode {
                 codec: CODEC,
-                reason: format!("chunk has {} samples, expected {AUDIO_CHUNK_SAMPLES}", chunk.samples.len()),
+                reason: format!(
+                    "chunk has {} samples, expected {AUDIO_CHUNK_SAMPLES}",
+                    chunk.samples.len()
+                ),
             });
         }
         let len = self
@@ -55,9 +59,8 @@ mod tests {
         let mut encoder = OpusEncoder::new(32).expect("valid settings");
         let samples: Vec<i16> =
             (0..AUDIO_CHUNK_SAMPLES).map(|i| ((i as f32 * 0.0575).sin() * 8000.0) as i16).collect();
-        let encoded = encoder
-            .encode(&PcmChunk { samples, captured: CaptureTime::now() })
-            .expect("encodes");
+        let encoded =
+            encoder.encode(&PcmChunk { samples, captured: CaptureTime::now() }).expect("encodes");
         assert_eq!(encoded.payloads.len(), 1);
         assert!(!encoded.payloads[0].is_empty() && encoded.payloads[0].len() <= MAX_PACKET);
 

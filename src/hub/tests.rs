@@ -52,7 +52,10 @@ impl Probe {
 fn frame(keyframe: bool) -> EncodedFrame {
     EncodedFrame {
         payloads: Arc::from(vec![Bytes::from_static(b"frame")]),
-        captured: CaptureTime { instant: Instant::now().into_std(), wall: std::time::SystemTime::now() },
+        captured: CaptureTime {
+            instant: Instant::now().into_std(),
+            wall: std::time::SystemTime::now(),
+        },
         keyframe,
         duration: Duration::from_millis(33),
     }
@@ -65,7 +68,8 @@ fn settings(queue: usize) -> HubSettings {
 fn start(queue: usize) -> (HubHandle, Probe, CancellationToken) {
     let probe = Probe::default();
     let shutdown = CancellationToken::new();
-    let (hub, _task) = spawn(settings(queue), Box::new(FakeFactory(probe.clone())), shutdown.clone());
+    let (hub, _task) =
+        spawn(settings(queue), Box::new(FakeFactory(probe.clone())), shutdown.clone());
     (hub, probe, shutdown)
 }
 

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 /// Where in the chain it sits: application-ward of the built-in RTCP handlers, as in the
 /// crate's rtcp-processing example.
-pub const SLOT: u32 = 14_000;
+pub const SLOT: usize = 14_000;
 
 #[derive(Default)]
 pub struct KeyframeRequestForwarder {

@@ -114,10 +114,17 @@ mod tests {
         assert_eq!(packets.iter().filter(|p| p.header.marker).count(), 1);
         assert!(packets[2].header.marker);
         assert!(packets.iter().all(|p| p.header.ssrc == 7 && p.header.payload_type == 102));
-        assert_eq!(packets[0].payload.as_ptr(), first.payloads[0].as_ptr(), "no copy of the payload");
+        assert_eq!(
+            packets[0].payload.as_ptr(),
+            first.payloads[0].as_ptr(),
+            "no copy of the payload"
+        );
         let next = stamper.packets(&frame(epoch + Duration::from_millis(43), 1));
-        assert_eq!(next[0].header.sequence_number, packets[2].header.sequence_number.wrapping_add(1));
-        assert_eq!(next[0].header.timestamp.wrapping_sub(packets[0].header.timestamp), 2700);
+        assert_eq!(
+            next[0].header.sequence_number,
+            packets[2].header.sequence_number.wrapping_add(1)
+        );
+        assert_eq!(next[0].header.timestamp.wrapping_sub(packets[0].header.timestamp), 2970);
     }
 
     #[test]

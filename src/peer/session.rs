@@ -57,7 +57,10 @@ pub struct SessionHandle {
 }
 
 impl SessionHandle {
-    pub async fn add_candidates(&self, candidates: Vec<RTCIceCandidateInit>) -> Result<(), PeerError> {
+    pub async fn add_candidates(
+        &self,
+        candidates: Vec<RTCIceCandidateInit>,
+    ) -> Result<(), PeerError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::AddCandidates(candidates, reply))
@@ -163,7 +166,10 @@ fn local_track(kind: RtpCodecKind, codec: RTCRtpCodec, ssrc: u32) -> Arc<TrackLo
         id,
         kind,
         vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
             codec,
             ..Default::default()
         }],
@@ -225,16 +231,8 @@ pub async fn create_session(
     };
 
     let (commands, command_rx) = mpsc::channel(8);
-    let session = Session {
-        pc,
-        hub,
-        feed,
-        video,
-        audio,
-        events,
-        commands: command_rx,
-        connected: false,
-    };
+    let session =
+        Session { pc, hub, feed, video, audio, events, commands: command_rx, connected: false };
     let connect_timeout = settings.connect_timeout;
     tokio::spawn(async move {
         let end = session.run(shutdown, connect_timeout).await;
@@ -253,7 +251,11 @@ async fn answer(
     let epoch = media_epoch();
     let video_ssrc = rand::random();
     let video = Outgoing {
-        track: local_track(RtpCodecKind::Video, video_codec(&settings.video_profile.to_hex()), video_ssrc),
+        track: local_track(
+            RtpCodecKind::Video,
+            video_codec(&settings.video_profile.to_hex()),
+            video_ssrc,
+        ),
         stamper: RtpStamper::new(video_ssrc, choice.video_pt, 90_000, epoch),
     };
     pc.add_track(video.track.clone() as Arc<dyn TrackLocal>).await?;

@@ -1,0 +1,172 @@
+//! Wiring: builds the pipeline, hub, session registry and HTTP server from a validated config,
+//! and runs them until `shutdown` is cancelled. I/O comes from the caller (the listener), so
+//! tests run the whole daemon on `127.0.0.1:0`.
+
+use crate::config::{AudioSourceKind, Config, ConfigError, VideoSourceKind};
+use crate::encode::EncodeError;
+use crate::encode::h264::{H264Settings, probe_profile};
+use crate::http::{self, AppState};
+use crate::hub::{self, HubSettings};
+use crate::peer::PeerSettings;
+use crate::peer::sdp::ProfileLevelId;
+use crate::pipeline::{AudioOpener, ThreadedPipelineFactory, VideoOpener};
+use crate::sessions::Sessions;
+use crate::source::test_audio::TestToneSource;
+use crate::source::test_video::TestVideoSource;
+use crate::source::{AudioSource, VideoSource};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use webrtc::peer_connection::RTCIceServer;
+
+/// A viewer that has not connected within this time is dropped (and stops holding the camera).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Answers wait at most this long for our own ICE candidates.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(1);
+/// On shutdown, sessions get this long to send their DTLS close before we exit anyway.
+const SESSION_CLOSE_GRACE: Duration = Duration::from_millis(1500);
+
+/// Why the daemon could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The configuration asks for something this build cannot do.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The encoder cannot work with the configured picture size, rate or bitrate.
+    #[error(transparent)]
+    Encoder(#[from] EncodeError),
+    /// The HTTP server failed.
+    #[error("HTTP server: {0}")]
+    Serve(std::io::Error),
+}
+
+fn video_opener(config: &Config) -> Result<VideoOpener, AppError> {
+    let video = config.video.clone();
+    match video.source {
+        VideoSourceKind::Test => Ok(Box::new(move || {
+            Ok(Box::new(TestVideoSource::new(video.width, video.height, video.fps))
+                as Box<dyn VideoSource>)
+        })),
+        VideoSourceKind::V4l2 => Err(AppError::Unsupported(
+            "video.source = \"v4l2\": camera capture is not part of this build yet; \
+             set video.source = \"test\""
+                .into(),
+        )),
+    }
+}
+
+fn audio_opener(config: &Config) -> Result<Option<(AudioOpener, u32)>, AppError> {
+    let audio = config.audio.clone();
+    match audio.source {
+        AudioSourceKind::None => Ok(None),
+        AudioSourceKind::Test => {
+            let tone = audio.test_tone_hz;
+            let open: AudioOpener =
+                Box::new(move || Ok(Box::new(TestToneSource::new(tone)) as Box<dyn AudioSource>));
+            Ok(Some((open, audio.bitrate_kbps)))
+        }
+        AudioSourceKind::Alsa => Err(AppError::Unsupported(
+            "audio.source = \"alsa\": microphone capture is not part of this build yet; \
+             set audio.source = \"test\" or \"none\""
+                .into(),
+        )),
+    }
+}
+
+fn h264_settings(config: &Config) -> H264Settings {
+    H264Settings {
+        width: config.video.width,
+        height: config.video.height,
+        fps: config.video.fps,
+        bitrate_kbps: config.video.bitrate_kbps,
+        keyframe_interval_ms: config.video.keyframe_interval_ms,
+    }
+}
+
+/// Runs the daemon on `listener` until `shutdown` is cancelled. `ready` is called once the
+/// server accepts connections, with the address it listens on.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), AppError> {
+    config.validate()?;
+    crate::peer::rtp::media_epoch();
+    let video = video_opener(&config)?;
+    let audio = audio_opener(&config)?;
+    let has_audio = audio.is_some();
+    let h264 = h264_settings(&config);
+
+    // Learn the real profile-level-id before the first viewer asks (the codec call blocks).
+    let sps = tokio::task::spawn_blocking(move || probe_profile(h264))
+        .await
+        .map_err(|e| AppError::Unsupported(format!("encoder probe crashed: {e}")))??;
+    let video_profile = ProfileLevelId {
+        profile_idc: sps.profile_idc,
+        profile_iop: sps.constraint_flags,
+        level_idc: sps.level_idc,
+    };
+    tracing::info!(
+        width = h264.width,
+        height = h264.height,
+        fps = h264.fps,
+        profile_level_id = %video_profile.to_hex(),
+        audio = has_audio,
+        "media pipeline configured"
+    );
+
+    let (hub, hub_task) = hub::spawn(
+        HubSettings {
+            on_demand: config.pipeline.on_demand,
+            idle_stop: Duration::from_millis(u64::from(config.pipeline.idle_stop_ms)),
+            viewer_queue_frames: config.pipeline.viewer_queue_frames,
+        },
+        Box::new(ThreadedPipelineFactory { video, h264, audio }),
+        shutdown.clone(),
+    );
+    let sessions = Sessions::spawn();
+    let peer = PeerSettings {
+        ice_servers: config
+            .webrtc
+            .ice_servers
+            .iter()
+            .map(|s| RTCIceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone().unwrap_or_default(),
+                credential: s.credential.clone().unwrap_or_default(),
+            })
+            .collect(),
+        include_loopback_candidates: config.webrtc.include_loopback_candidates,
+        video_profile,
+        audio: has_audio,
+        connect_timeout: CONNECT_TIMEOUT,
+        gather_timeout: GATHER_TIMEOUT,
+    };
+    let state = AppState {
+        hub,
+        sessions: sessions.clone(),
+        peer: Arc::new(peer),
+        ice_links: Arc::new(http::ice_server_links(&config.webrtc.ice_servers)),
+        shutdown: shutdown.clone(),
+    };
+
+    let address = listener.local_addr().map_err(AppError::Serve)?;
+    ready(address);
+    let served = axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+    // Whatever ended the server, make sure everything else ends too.
+    shutdown.cancel();
+    let deadline = tokio::time::Instant::now() + SESSION_CLOSE_GRACE;
+    while sessions.count().await > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = hub_task.await;
+    served.map_err(AppError::Serve)
+}

@@ -1,0 +1,799 @@
+//! The daemon's settings: TOML types with their defaults, and the checks that run once at load.
+//!
+//! Every error names the key it is about and, when the key is in the file, its line: the person
+//! reading it is usually editing /etc/camrtc/camrtc.toml over SSH with nothing else to go on.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::net::SocketAddr;
+use std::ops::{Range, RangeInclusive};
+use std::path::{Path, PathBuf};
+use toml::de::{DeTable, DeValue};
+
+/// The shipped config file: every key, set to its default, with the documentation users read.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../config/camrtc.toml");
+
+/// Everything camrtc can be told; each module receives only its own section. What each key means,
+/// its units and allowed values are documented once, in config/camrtc.toml.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub video: VideoConfig,
+    pub audio: AudioConfig,
+    pub webrtc: WebRtcConfig,
+    pub auth: AuthConfig,
+    pub pipeline: PipelineConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(deserialize_with = "deserialize_socket_addr")]
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([0, 0, 0, 0], 8080)) }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoSourceKind {
+    /// A camera through Video4Linux2.
+    V4l2,
+    /// A generated test pattern carrying a timecode.
+    Test,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VideoConfig {
+    pub source: VideoSourceKind,
+    pub device: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
+    pub keyframe_interval_ms: u32,
+}
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        Self {
+            source: VideoSourceKind::V4l2,
+            device: "/dev/video0".to_owned(),
+            width: 1280,
+            height: 720,
+            fps: 30,
+            bitrate_kbps: 2000,
+            keyframe_interval_ms: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioSourceKind {
+    /// A microphone through ALSA.
+    Alsa,
+    /// A generated sine tone.
+    Test,
+    /// No audio track at all.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioConfig {
+    pub source: AudioSourceKind,
+    pub device: String,
+    pub bitrate_kbps: u32,
+    pub test_tone_hz: u32,
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        Self {
+            source: AudioSourceKind::Alsa,
+            device: "default".to_owned(),
+            bitrate_kbps: 32,
+            test_tone_hz: 440,
+        }
+    }
+}
+
+/// One entry of the browser's `RTCIceServer` list, also used by our own ICE agent.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebRtcConfig {
+    pub ice_servers: Vec<IceServer>,
+    pub include_loopback_candidates: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Anyone who can reach the HTTP port may watch.
+    #[default]
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub on_demand: bool,
+    pub idle_stop_ms: u32,
+    pub viewer_queue_frames: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self { on_demand: true, idle_stop_ms: 3000, viewer_queue_frames: 60 }
+    }
+}
+
+/// Why a config could not be loaded. Every message is one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read: missing, not permitted, or not UTF-8.
+    // `error` is in the message rather than a `source`, so that chained reports do not print it twice.
+    #[error("cannot read {}: {error}", path.display())]
+    Read { path: PathBuf, error: std::io::Error },
+    /// The text is not valid TOML, so no key can be blamed; the position is where parsing failed.
+    #[error("config line {line}, column {column}: invalid TOML: {message}")]
+    Syntax { line: usize, column: usize, message: String },
+    /// A key camrtc does not have, usually a typo; `expected` lists the keys valid in its place.
+    #[error("unknown key {key} (line {line}){}", expected_suffix(.expected))]
+    UnknownKey { key: String, line: usize, expected: Option<String> },
+    /// A value that cannot be read as its key's type: a string where a number belongs, a name
+    /// that is not one of the choices, an address that does not parse.
+    #[error("{}{key}: {message}", line_prefix(.line))]
+    BadValue { key: String, line: Option<usize>, message: String },
+    /// A well-typed value that breaks a rule: out of range, odd, empty, wrong URL scheme,
+    /// missing or forbidden credentials. `line` is `None` for configs built in code.
+    #[error("{}{key} {problem}", line_prefix(.line))]
+    Invalid { key: String, line: Option<usize>, problem: String },
+}
+
+fn line_prefix(line: &Option<usize>) -> String {
+    line.map(|line| format!("config line {line}: ")).unwrap_or_default()
+}
+
+fn expected_suffix(expected: &Option<String>) -> String {
+    expected.as_ref().map(|expected| format!("; expected {expected}")).unwrap_or_default()
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Invalid { key: key.into(), line: None, problem: problem.into() }
+    }
+}
+
+impl Config {
+    /// Parses and validates a config; on error, says which key and line are at fault.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        let document = DeTable::parse(text).map_err(|error| syntax_error(text, &error))?;
+        let index = KeyIndex::new(document.get_ref());
+        let config = Config::deserialize(toml::de::Deserializer::from(document))
+            .map_err(|error| index.deserialize_error(text, &error))?;
+        config.validate().map_err(|error| index.locate(text, error))?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| ConfigError::Read { path: path.to_owned(), error })?;
+        Self::from_toml_str(&text)
+    }
+
+    /// Checks the rules types cannot express; returns the first broken one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.video.validate()?;
+        self.audio.validate()?;
+        self.webrtc.validate()?;
+        self.pipeline.validate()
+    }
+
+    /// A config that needs no hardware: test pattern and tone, small enough for any machine, and
+    /// reachable from a browser on the same host even without a network.
+    pub fn demo(listen: SocketAddr) -> Config {
+        Config {
+            http: HttpConfig { listen },
+            video: VideoConfig {
+                source: VideoSourceKind::Test,
+                width: 640,
+                height: 480,
+                fps: 30,
+                bitrate_kbps: 1000,
+                ..VideoConfig::default()
+            },
+            audio: AudioConfig { source: AudioSourceKind::Test, ..AudioConfig::default() },
+            webrtc: WebRtcConfig { include_loopback_candidates: true, ..WebRtcConfig::default() },
+            auth: AuthConfig { mode: AuthMode::None },
+            pipeline: PipelineConfig::default(),
+        }
+    }
+}
+
+impl VideoConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_not_empty("video.device", &self.device)?;
+        check_range("video.width", self.width.into(), 256..=1920, true)?;
+        check_range("video.height", self.height.into(), 144..=1080, true)?;
+        check_range("video.fps", self.fps.into(), 1..=60, false)?;
+        check_range("video.bitrate_kbps", self.bitrate_kbps.into(), 100..=20_000, false)?;
+        check_range(
+            "video.keyframe_interval_ms",
+            self.keyframe_interval_ms.into(),
+            250..=60_000,
+            false,
+        )
+    }
+}
+
+impl AudioConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_not_empty("audio.device", &self.device)?;
+        check_range("audio.bitrate_kbps", self.bitrate_kbps.into(), 6..=510, false)?;
+        check_range("audio.test_tone_hz", self.test_tone_hz.into(), 20..=20_000, false)
+    }
+}
+
+impl WebRtcConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (i, server) in self.ice_servers.iter().enumerate() {
+            server.validate(&format!("webrtc.ice_servers[{i}]"))?;
+        }
+        Ok(())
+    }
+}
+
+impl IceServer {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if self.urls.is_empty() {
+            return Err(ConfigError::invalid(format!("{key}.urls"), "must list at least one URL"));
+        }
+        let (mut stun, mut turn) = (false, false);
+        for (j, url) in self.urls.iter().enumerate() {
+            let host = match url.split_once(':') {
+                Some(("stun", host)) => {
+                    stun = true;
+                    host
+                }
+                Some(("turn" | "turns", host)) => {
+                    turn = true;
+                    host
+                }
+                _ => {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.urls[{j}]"),
+                        format!("= {url:?} must start with stun:, turn: or turns:"),
+                    ));
+                }
+            };
+            if host.is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.urls[{j}]"),
+                    format!("= {url:?} needs a host after the scheme"),
+                ));
+            }
+        }
+        // TURN needs credentials and STUN must not have them, so one entry cannot serve both.
+        if stun && turn {
+            return Err(ConfigError::invalid(
+                format!("{key}.urls"),
+                "mixes stun: and turn: URLs; put them in separate entries",
+            ));
+        }
+        for (name, value) in [("username", &self.username), ("credential", &self.credential)] {
+            if turn && value.as_deref().is_none_or(str::is_empty) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.{name}"),
+                    "is required for turn: and turns: URLs",
+                ));
+            }
+            if stun && value.is_some() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.{name}"),
+                    "must not be set for stun: URLs, which take no credentials",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PipelineConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_range("pipeline.idle_stop_ms", self.idle_stop_ms.into(), 0..=600_000, false)?;
+        check_range(
+            "pipeline.viewer_queue_frames",
+            self.viewer_queue_frames as u64,
+            2..=1000,
+            false,
+        )
+    }
+}
+
+/// `even` is for picture sizes: I420 and H.264 halve both dimensions for chroma.
+fn check_range(
+    key: &str,
+    value: u64,
+    range: RangeInclusive<u64>,
+    even: bool,
+) -> Result<(), ConfigError> {
+    if range.contains(&value) && (!even || value % 2 == 0) {
+        return Ok(());
+    }
+    let even = if even { "even and " } else { "" };
+    Err(ConfigError::invalid(
+        key,
+        format!("= {value} must be {even}between {} and {}", range.start(), range.end()),
+    ))
+}
+
+fn check_not_empty(key: &str, value: &str) -> Result<(), ConfigError> {
+    if value.is_empty() {
+        return Err(ConfigError::invalid(key, "must not be empty"));
+    }
+    Ok(())
+}
+
+/// serde's own `SocketAddr` error ("invalid socket address syntax") does not say what is
+/// expected, and a host name is the usual mistake.
+fn deserialize_socket_addr<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not an ip:port address such as \"0.0.0.0:8080\" or \"[::]:8080\" \
+             (host names are not accepted)"
+        ))
+    })
+}
+
+fn syntax_error(text: &str, error: &toml::de::Error) -> ConfigError {
+    let (line, column) = line_column(text, error.span().map_or(0, |span| span.start));
+    ConfigError::Syntax { line, column, message: one_line(error.message()) }
+}
+
+/// Where each key of the parsed document sits in the text, so that errors found after
+/// deserialising, which know only a byte offset or only a key, can name both key and line.
+struct KeyIndex {
+    entries: Vec<IndexEntry>,
+}
+
+struct IndexEntry {
+    /// Dotted path as a user would write it, with `[i]` for array elements.
+    path: String,
+    key: Range<usize>,
+    value: Range<usize>,
+}
+
+impl KeyIndex {
+    fn new(document: &DeTable<'_>) -> Self {
+        let mut index = Self { entries: Vec::new() };
+        index.add_table("", document);
+        index
+    }
+
+    fn add_table(&mut self, prefix: &str, table: &DeTable<'_>) {
+        for (key, value) in table.iter() {
+            let path = join_key(prefix, key.get_ref());
+            self.entries.push(IndexEntry {
+                path: path.clone(),
+                key: key.span(),
+                value: value.span(),
+            });
+            self.add_value(&path, value.get_ref());
+        }
+    }
+
+    fn add_value(&mut self, path: &str, value: &DeValue<'_>) {
+        match value {
+            DeValue::Table(table) => self.add_table(path, table),
+            DeValue::Array(array) => {
+                for (i, element) in array.iter().enumerate() {
+                    let path = format!("{path}[{i}]");
+                    let span = element.span();
+                    self.entries.push(IndexEntry {
+                        path: path.clone(),
+                        key: span.clone(),
+                        value: span,
+                    });
+                    self.add_value(&path, element.get_ref());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The key whose name or value most tightly encloses `offset`.
+    fn key_at(&self, offset: usize) -> Option<&str> {
+        self.entries
+            .iter()
+            .flat_map(|entry| [(entry, &entry.key), (entry, &entry.value)])
+            .filter(|(_, span)| span.contains(&offset))
+            .min_by_key(|(_, span)| span.len())
+            .map(|(entry, _)| entry.path.as_str())
+    }
+
+    /// Where `path` starts in the text; for a key the file left out (a missing credential), where
+    /// its closest enclosing key starts, which is still the right place to look.
+    fn offset_of(&self, mut path: &str) -> Option<usize> {
+        loop {
+            if let Some(entry) = self.entries.iter().find(|entry| entry.path == path) {
+                return Some(entry.key.start);
+            }
+            path = &path[..path.rfind(['.', '['])?];
+        }
+    }
+
+    fn deserialize_error(&self, text: &str, error: &toml::de::Error) -> ConfigError {
+        let message = one_line(error.message());
+        let offset = error.span().map(|span| span.start);
+        let line = offset.map(|offset| line_column(text, offset).0);
+        // An error no key encloses is about the document as a whole.
+        let key = offset.and_then(|offset| self.key_at(offset)).unwrap_or("(top level)").to_owned();
+        // serde words this error itself, so the wording is stable across formats and versions.
+        if let (Some(line), Some(rest)) = (line, message.strip_prefix("unknown field ")) {
+            let expected = rest.split_once(", expected ").map(|(_, expected)| expected.to_owned());
+            return ConfigError::UnknownKey { key, line, expected };
+        }
+        ConfigError::BadValue { key, line, message }
+    }
+
+    /// Adds the line of the offending key to a validation error.
+    fn locate(&self, text: &str, error: ConfigError) -> ConfigError {
+        match error {
+            ConfigError::Invalid { key, line: None, problem } => {
+                let line = self.offset_of(&key).map(|offset| line_column(text, offset).0);
+                ConfigError::Invalid { key, line, problem }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Extends a dotted path, quoting keys that would not read back as one bare TOML key.
+fn join_key(prefix: &str, key: &str) -> String {
+    let bare =
+        !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let key = if bare { key.to_owned() } else { format!("{key:?}") };
+    if prefix.is_empty() { key } else { format!("{prefix}.{key}") }
+}
+
+/// 1-based line and column (in characters) of byte `offset`; offsets past the end clamp to it.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    // Counting bytes that start a UTF-8 character needs no char boundary at `offset`.
+    let column = before[line_start..].iter().filter(|&&b| b & 0xC0 != 0x80).count() + 1;
+    (line, column)
+}
+
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        match Config::from_toml_str(text) {
+            Ok(config) => panic!("accepted {text:?} as {config:?}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn shipped_config_and_empty_text_are_the_defaults() {
+        assert_eq!(Config::from_toml_str(DEFAULT_CONFIG_TOML).unwrap(), Config::default());
+        assert_eq!(Config::from_toml_str("").unwrap(), Config::default());
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn load_reads_the_shipped_file_and_names_a_missing_one() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/camrtc.toml");
+        assert_eq!(Config::load(&shipped).unwrap(), Config::default());
+
+        let missing = Path::new("/nonexistent/camrtc/camrtc.toml");
+        let message = Config::load(missing).unwrap_err().to_string();
+        assert!(message.starts_with("cannot read /nonexistent/camrtc/camrtc.toml: "), "{message}");
+        assert!(message.contains("No such file or directory"), "{message}");
+    }
+
+    #[test]
+    fn bad_values_name_key_and_line() {
+        let cases: &[(&str, &[&str])] = &[
+            // Keys that do not exist.
+            ("[videoo]\nwidth = 1\n", &["unknown key videoo (line 1)", "expected one of `http`"]),
+            (
+                "# comment\n[video]\nwidth = 640\ncolour = \"red\"\n",
+                &["unknown key video.colour (line 4)", "`keyframe_interval_ms`"],
+            ),
+            ("\nvideo.colour = 1\n", &["unknown key video.colour (line 2)"]),
+            (
+                "[webrtc]\nice_servers = [{ urls = [\"stun:h\"], password = \"p\" }]\n",
+                &["unknown key webrtc.ice_servers[0].password (line 2)", "`credential`"],
+            ),
+            // Values of the wrong type or not among the choices.
+            ("[video]\nwidth = \"big\"\n", &["config line 2: video.width: invalid type: string"]),
+            ("[video]\nfps = -5\n", &["config line 2: video.fps: invalid value: integer `-5`"]),
+            ("video = 5\n", &["config line 1: video: invalid type"]),
+            ("[pipeline]\non_demand = \"yes\"\n", &["config line 2: pipeline.on_demand:"]),
+            (
+                "[audio]\nsource = \"pulse\"\n",
+                &["config line 2: audio.source: unknown variant `pulse`"],
+            ),
+            ("[video]\nsource = \"usb\"\n", &["config line 2: video.source:", "`v4l2` or `test`"]),
+            ("[auth]\nmode = \"token\"\n", &["config line 2: auth.mode: unknown variant `token`"]),
+            ("[http]\nlisten = \"localhost:8080\"\n", &["config line 2: http.listen:", "ip:port"]),
+            ("http.listen = \"0.0.0.0\"\n", &["config line 1: http.listen:", "\"0.0.0.0\""]),
+            (
+                "[webrtc]\nice_servers = [{ urls = \"stun:h\" }]\n",
+                &["config line 2: webrtc.ice_servers[0].urls: invalid type"],
+            ),
+            // Well-typed values that break a rule.
+            (
+                "[video]\n\nwidth = 1281\n",
+                &["config line 3: video.width = 1281 must be even and between 256 and 1920"],
+            ),
+            (
+                "[video]\nwidth = 128\n",
+                &["config line 2: video.width = 128 must be even and between"],
+            ),
+            (
+                "video.height = 100\n",
+                &["config line 1: video.height = 100 must be even and between 144 and 1080"],
+            ),
+            ("[video]\nheight = 721\n", &["config line 2: video.height = 721 must be even"]),
+            ("[video]\nfps = 0\n", &["config line 2: video.fps = 0 must be between 1 and 60"]),
+            (
+                "[video]\nbitrate_kbps = 20001\n",
+                &["config line 2: video.bitrate_kbps = 20001 must be between 100 and 20000"],
+            ),
+            (
+                "[video]\nkeyframe_interval_ms = 249\n",
+                &["config line 2: video.keyframe_interval_ms = 249 must be between 250"],
+            ),
+            ("[video]\ndevice = \"\"\n", &["config line 2: video.device must not be empty"]),
+            ("[audio]\ndevice = \"\"\n", &["config line 2: audio.device must not be empty"]),
+            (
+                "[audio]\nbitrate_kbps = 5\n",
+                &["config line 2: audio.bitrate_kbps = 5 must be between 6 and 510"],
+            ),
+            (
+                "[audio]\ntest_tone_hz = 20001\n",
+                &["config line 2: audio.test_tone_hz = 20001 must be between 20 and 20000"],
+            ),
+            (
+                "[pipeline]\nidle_stop_ms = 600001\n",
+                &["config line 2: pipeline.idle_stop_ms = 600001 must be between 0 and 600000"],
+            ),
+            (
+                "[pipeline]\nviewer_queue_frames = 1\n",
+                &["config line 2: pipeline.viewer_queue_frames = 1 must be between 2 and 1000"],
+            ),
+            (
+                "[webrtc]\nice_servers = [{ urls = [\"stun:h\", \"http://h\"] }]\n",
+                &[
+                    "config line 2: webrtc.ice_servers[0].urls[1] = \"http://h\" must start with stun:, turn: or turns:",
+                ],
+            ),
+            (
+                "[webrtc]\nice_servers = [{ urls = [\"stun:\"] }]\n",
+                &["config line 2: webrtc.ice_servers[0].urls[0] = \"stun:\" needs a host"],
+            ),
+            (
+                "[webrtc]\nice_servers = [{ urls = [] }]\n",
+                &["config line 2: webrtc.ice_servers[0].urls must list at least one URL"],
+            ),
+            (
+                "[webrtc]\nice_servers = [{}]\n",
+                &["config line 2: webrtc.ice_servers[0].urls must list"],
+            ),
+            (
+                // The missing key is blamed on the line of the entry that lacks it.
+                "[webrtc]\nice_servers = [\n  { urls = [\"stun:h\"] },\n  { urls = [\"turn:h\"], username = \"u\" },\n]\n",
+                &[
+                    "config line 4: webrtc.ice_servers[1].credential is required for turn: and turns: URLs",
+                ],
+            ),
+            (
+                "[[webrtc.ice_servers]]\nurls = [\"turns:h:5349\"]\ncredential = \"\"\n",
+                &["config line 1: webrtc.ice_servers[0].username is required"],
+            ),
+            (
+                "[[webrtc.ice_servers]]\nurls = [\"turn:h\"]\nusername = \"u\"\ncredential = \"\"\n",
+                &["config line 4: webrtc.ice_servers[0].credential is required"],
+            ),
+            (
+                "[webrtc]\nice_servers = [{ urls = [\"stun:h\"],\n  username = \"u\" }]\n",
+                &["config line 3: webrtc.ice_servers[0].username must not be set for stun: URLs"],
+            ),
+            (
+                "[webrtc]\nice_servers = [{ urls = [\"stun:h\", \"turn:h\"], username = \"u\", credential = \"p\" }]\n",
+                &["config line 2: webrtc.ice_servers[0].urls mixes stun: and turn: URLs"],
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = error(text);
+            for part in *expected {
+                assert!(message.contains(part), "{text:?}\n gave {message:?}\n without {part:?}");
+            }
+            assert!(!message.contains('\n'), "{message:?} spans several lines");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_give_line_and_column() {
+        let message = error("[video]\nwidth = 1280\nheight = \n");
+        assert!(message.starts_with("config line 3, column 10: invalid TOML: "), "{message}");
+        let message = error("[video\n");
+        assert!(message.starts_with("config line 1, column 7: invalid TOML: "), "{message}");
+        let message = error("[video]\nwidth = 640\nwidth = 480\n");
+        assert!(
+            message.starts_with("config line 3, column 1: invalid TOML: duplicate key"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn custom_config_round_trips() {
+        let text = r#"
+            http.listen = "[::1]:9000"
+
+            [video]
+            source = "test"
+            device = "/dev/video2"
+            width = 1920
+            height = 1080
+            fps = 60
+            bitrate_kbps = 8000
+            keyframe_interval_ms = 1000
+
+            [audio]
+            source = "none"
+            device = "hw:1,0"
+            bitrate_kbps = 64
+            test_tone_hz = 1000
+
+            [webrtc]
+            include_loopback_candidates = true
+
+            [[webrtc.ice_servers]]
+            urls = ["stun:stun.example.org:3478", "stun:[2001:db8::1]:3478"]
+
+            [[webrtc.ice_servers]]
+            urls = ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"]
+            username = "u"
+            credential = "p"
+
+            [auth]
+            mode = "none"
+
+            [pipeline]
+            on_demand = false
+            idle_stop_ms = 0
+            viewer_queue_frames = 2
+        "#;
+        let expected = Config {
+            http: HttpConfig { listen: "[::1]:9000".parse().unwrap() },
+            video: VideoConfig {
+                source: VideoSourceKind::Test,
+                device: "/dev/video2".to_owned(),
+                width: 1920,
+                height: 1080,
+                fps: 60,
+                bitrate_kbps: 8000,
+                keyframe_interval_ms: 1000,
+            },
+            audio: AudioConfig {
+                source: AudioSourceKind::None,
+                device: "hw:1,0".to_owned(),
+                bitrate_kbps: 64,
+                test_tone_hz: 1000,
+            },
+            webrtc: WebRtcConfig {
+                ice_servers: vec![
+                    IceServer {
+                        urls: vec![
+                            "stun:stun.example.org:3478".to_owned(),
+                            "stun:[2001:db8::1]:3478".to_owned(),
+                        ],
+                        username: None,
+                        credential: None,
+                    },
+                    IceServer {
+                        urls: vec![
+                            "turn:turn.example.org:3478?transport=udp".to_owned(),
+                            "turns:turn.example.org:5349".to_owned(),
+                        ],
+                        username: Some("u".to_owned()),
+                        credential: Some("p".to_owned()),
+                    },
+                ],
+                include_loopback_candidates: true,
+            },
+            auth: AuthConfig { mode: AuthMode::None },
+            pipeline: PipelineConfig { on_demand: false, idle_stop_ms: 0, viewer_queue_frames: 2 },
+        };
+        let config = Config::from_toml_str(text).unwrap();
+        assert_eq!(config, expected);
+
+        // Serialize must write what from_toml_str reads, e.g. for printing the effective config.
+        let written = toml::to_string(&config).unwrap();
+        assert_eq!(Config::from_toml_str(&written).unwrap(), expected, "{written}");
+        let written = toml::to_string(&Config::default()).unwrap();
+        assert_eq!(Config::from_toml_str(&written).unwrap(), Config::default(), "{written}");
+    }
+
+    #[test]
+    fn demo_is_valid_and_needs_no_hardware() {
+        let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let demo = Config::demo(listen);
+        demo.validate().unwrap();
+        assert_eq!(demo.http.listen, listen);
+        assert_eq!(demo.video.source, VideoSourceKind::Test);
+        assert_eq!((demo.video.width, demo.video.height, demo.video.fps), (640, 480, 30));
+        assert_eq!(demo.video.bitrate_kbps, 1000);
+        assert_eq!(demo.audio.source, AudioSourceKind::Test);
+        assert!(demo.webrtc.include_loopback_candidates);
+    }
+
+    #[test]
+    fn validate_works_on_configs_built_in_code() {
+        let mut config = Config::default();
+        config.video.width = 1281;
+        let message = config.validate().unwrap_err().to_string();
+        assert_eq!(message, "video.width = 1281 must be even and between 256 and 1920");
+    }
+
+    #[test]
+    fn no_input_panics() {
+        // Every truncation of the shipped file cuts keys, strings and tables mid-way.
+        for end in
+            (0..=DEFAULT_CONFIG_TOML.len()).filter(|&end| DEFAULT_CONFIG_TOML.is_char_boundary(end))
+        {
+            let _ = Config::from_toml_str(&DEFAULT_CONFIG_TOML[..end]);
+        }
+        let deep_table = format!("{} = 1\n", vec!["a"; 10_000].join("."));
+        let deep_array = format!("a = {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        for text in [
+            "\u{0}",
+            "\u{feff}",
+            "é = 1",
+            "[video]\nwidth = 1e99",
+            "=",
+            "[[video]]",
+            &deep_table,
+            &deep_array,
+        ] {
+            let _ = Config::from_toml_str(text);
+        }
+    }
+}

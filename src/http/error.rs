@@ -1,0 +1,62 @@
+//! The one place where errors become HTTP statuses. Every error answer is a short plain-text
+//! reason, so a human with curl and the viewer page's status line both learn what went wrong.
+
+use crate::hub::HubError;
+use crate::peer::PeerError;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// Everything an API request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request body has the wrong Content-Type.
+    #[error("Content-Type must be {expected}")]
+    UnsupportedMediaType { expected: &'static str },
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No session has this resource id (never existed, deleted or ended).
+    #[error("no such session")]
+    NotFound,
+    /// If-Match names a different ETag than the session's.
+    #[error("If-Match does not match the session's ETag")]
+    PreconditionFailed,
+    /// Session creation or update failed.
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+}
+
+impl From<HubError> for ApiError {
+    fn from(error: HubError) -> Self {
+        ApiError::Peer(PeerError::Hub(error))
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound | ApiError::Peer(PeerError::Ended) => StatusCode::NOT_FOUND,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::Peer(PeerError::Offer(e)) if e.is_unsupported_media() => {
+                StatusCode::NOT_ACCEPTABLE
+            }
+            ApiError::Peer(PeerError::Offer(_) | PeerError::WebRtc(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Peer(PeerError::Hub(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, %status, "request refused");
+        }
+        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{self}\n"))
+            .into_response()
+    }
+}

@@ -1,0 +1,244 @@
+//! HTTP: the WHEP endpoint, the embedded viewer page and health. Handlers only parse requests
+//! and map results to responses; sessions and media live elsewhere.
+
+mod error;
+pub mod trickle;
+
+pub use error::ApiError;
+
+use crate::config::IceServer;
+use crate::hub::HubHandle;
+use crate::peer::{self, PeerSettings};
+use crate::sessions::{SessionEntry, Sessions};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// The viewer page, compiled into the binary so the device serves it with nothing else installed.
+pub const VIEWER_HTML: &str = include_str!("viewer.html");
+/// An SDP offer is a few kilobytes; anything far larger is a mistake or an attack.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+const SDP: &str = "application/sdp";
+const SDPFRAG: &str = "application/trickle-ice-sdpfrag";
+
+/// What the handlers share. Every field is a handle to a task or immutable data.
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: HubHandle,
+    pub sessions: Sessions,
+    pub peer: Arc<PeerSettings>,
+    /// Pre-rendered `Link` header values, one per configured ICE server.
+    pub ice_links: Arc<Vec<HeaderValue>>,
+    pub shutdown: CancellationToken,
+}
+
+pub fn router(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::IF_MATCH])
+        .expose_headers([
+            header::LOCATION,
+            header::LINK,
+            header::ETAG,
+            HeaderName::from_static("accept-post"),
+            HeaderName::from_static("accept-patch"),
+        ]);
+    Router::new()
+        .route("/", get(viewer_page))
+        .route("/healthz", get(healthz))
+        .route("/whep", post(create_session).options(whep_options))
+        .route("/whep/{id}", axum::routing::patch(patch_session).delete(delete_session))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(cors)
+        .with_state(state)
+}
+
+async fn viewer_page() -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "no-cache")], Html(VIEWER_HTML))
+}
+
+#[derive(serde::Serialize)]
+struct Health {
+    status: &'static str,
+    sessions: usize,
+    #[serde(flatten)]
+    hub: crate::hub::HubStatus,
+}
+
+async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let hub = state.hub.status().await?;
+    let status = if hub.last_pipeline_error.is_some() { "degraded" } else { "ok" };
+    Ok(Json(Health { status, sessions: state.sessions.count().await, hub }))
+}
+
+/// Preflight and WHEP discovery: which body type POST takes, and the ICE servers (so a page can
+/// configure its peer connection before making the offer).
+async fn whep_options(State(state): State<AppState>) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(HeaderName::from_static("accept-post"), HeaderValue::from_static(SDP));
+    for link in state.ice_links.iter() {
+        headers.append(header::LINK, link.clone());
+    }
+    (StatusCode::NO_CONTENT, headers).into_response()
+}
+
+fn require_content_type(headers: &HeaderMap, expected: &'static str) -> Result<(), ApiError> {
+    let actual = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = actual.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case(expected) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType { expected })
+    }
+}
+
+async fn create_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_content_type(&headers, SDP)?;
+    let offer = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::BadRequest("the offer is not UTF-8 text".into()))?;
+    if offer.trim().is_empty() {
+        return Err(ApiError::BadRequest("the offer is empty".into()));
+    }
+    let id = random_token();
+    let etag = format!("\"{}\"", &random_token()[..16]);
+    let sessions = state.sessions.clone();
+    let ended_id = id.clone();
+    let (handle, answer) = peer::create_session(
+        offer,
+        &state.peer,
+        state.hub.clone(),
+        state.shutdown.child_token(),
+        move |_end| {
+            tokio::spawn(async move {
+                sessions.remove(&ended_id).await;
+            });
+        },
+    )
+    .await?;
+    state.sessions.insert(id.clone(), SessionEntry { handle, etag: etag.clone() });
+
+    let mut response = (StatusCode::CREATED, answer).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SDP));
+    headers.insert(header::LOCATION, header_value(&format!("/whep/{id}"))?);
+    headers.insert(header::ETAG, header_value(&etag)?);
+    headers.insert(HeaderName::from_static("accept-patch"), HeaderValue::from_static(SDPFRAG));
+    for link in state.ice_links.iter() {
+        headers.append(header::LINK, link.clone());
+    }
+    Ok(response)
+}
+
+async fn patch_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let entry = state.sessions.get(&id).await.ok_or(ApiError::NotFound)?;
+    require_content_type(&headers, SDPFRAG)?;
+    if let Some(if_match) = headers.get(header::IF_MATCH) {
+        let if_match = if_match.to_str().unwrap_or("");
+        if if_match.trim() != "*" && if_match.trim() != entry.etag {
+            return Err(ApiError::PreconditionFailed);
+        }
+    }
+    let candidates =
+        trickle::parse_sdpfrag(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    entry.handle.add_candidates(candidates).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let entry = state.sessions.remove(&id).await.ok_or(ApiError::NotFound)?;
+    entry.handle.close().await;
+    Ok(StatusCode::OK)
+}
+
+fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(text).map_err(|_| ApiError::BadRequest("unrepresentable header".into()))
+}
+
+/// 128 random bits, hex: session resource ids must be unguessable.
+fn random_token() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `Link` header values announcing ICE servers, as the WHEP draft specifies.
+pub fn ice_server_links(servers: &[IceServer]) -> Vec<HeaderValue> {
+    let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    servers
+        .iter()
+        .flat_map(|server| {
+            server.urls.iter().map(move |url| {
+                let mut link = format!("<{url}>; rel=\"ice-server\"");
+                if let (Some(username), Some(credential)) = (&server.username, &server.credential) {
+                    link.push_str(&format!(
+                        "; username=\"{}\"; credential=\"{}\"; credential-type=\"password\"",
+                        quote(username),
+                        quote(credential)
+                    ));
+                }
+                link
+            })
+        })
+        .filter_map(|link| HeaderValue::from_str(&link).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ice_servers_become_link_headers_with_credentials() {
+        let servers = vec![
+            IceServer { urls: vec!["stun:h:3478".into()], username: None, credential: None },
+            IceServer {
+                urls: vec!["turn:h:3478".into(), "turn:h:3479".into()],
+                username: Some("u".into()),
+                credential: Some("p\"q".into()),
+            },
+        ];
+        let links: Vec<String> = ice_server_links(&servers)
+            .iter()
+            .map(|v| v.to_str().expect("ascii").to_owned())
+            .collect();
+        assert_eq!(
+            links,
+            vec![
+                "<stun:h:3478>; rel=\"ice-server\"".to_owned(),
+                "<turn:h:3478>; rel=\"ice-server\"; username=\"u\"; credential=\"p\\\"q\"; credential-type=\"password\"".to_owned(),
+                "<turn:h:3479>; rel=\"ice-server\"; username=\"u\"; credential=\"p\\\"q\"; credential-type=\"password\"".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn content_type_parameters_and_case_are_tolerated() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/SDP; charset=utf-8"),
+        );
+        assert!(require_content_type(&headers, SDP).is_ok());
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(require_content_type(&headers, SDP).is_err());
+    }
+}

@@ -1,0 +1,51 @@
+//! Shared by the integration tests: start a daemon in-process, and a WHEP client built on the
+//! webrtc crate that receives, depacketises and decodes what a browser would.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+pub mod whep_client;
+
+use camrtc::config::Config;
+use std::net::SocketAddr;
+use tokio_util::sync::CancellationToken;
+
+/// A daemon running in this process on an ephemeral loopback port.
+pub struct Daemon {
+    pub address: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<Result<(), camrtc::app::AppError>>,
+}
+
+impl Daemon {
+    pub async fn start(mut config: Config) -> Daemon {
+        config.http.listen = "127.0.0.1:0".parse().expect("literal address");
+        config.webrtc.include_loopback_candidates = true;
+        let listener = tokio::net::TcpListener::bind(config.http.listen).await.expect("bind");
+        let address = listener.local_addr().expect("bound");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(camrtc::app::run(config, listener, shutdown.clone(), |_| {}));
+        Daemon { address, shutdown, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let result = tokio::time::timeout(std::time::Duration::from_secs(5), self.task)
+            .await
+            .expect("daemon stops within 5 s")
+            .expect("daemon task did not panic");
+        result.expect("daemon ran without error");
+    }
+}
+
+/// Logs from the daemon under test, when `CAMRTC_LOG` asks for them.
+pub fn init_logs() {
+    if let Ok(filter) = std::env::var("CAMRTC_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}

@@ -1,0 +1,337 @@
+//! A WHEP viewer made of the webrtc crate and real decoders: it checks what actually arrives,
+//! not just that packets flow.
+
+use bytes::Bytes;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp::packetizer::Depacketizer;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription,
+    Registry, SettingEngineBuilder, register_default_interceptors,
+};
+
+/// What the client observed, in arrival order.
+#[derive(Debug)]
+pub enum Event {
+    State(RTCPeerConnectionState),
+    Video(DecodedFrame),
+    /// Decoded mono PCM at 48 kHz.
+    Audio(Vec<i16>),
+}
+
+#[derive(Debug, Clone)]
+pub struct DecodedFrame {
+    pub width: usize,
+    pub height: usize,
+    /// The burned-in capture time, if it could be read.
+    pub timecode: Option<u32>,
+    /// Unix milliseconds (mod 2^32) when the frame was decoded.
+    pub decoded_at: u32,
+}
+
+impl DecodedFrame {
+    /// Capture-to-decode latency, from the burned-in timecode.
+    pub fn latency_ms(&self) -> Option<u32> {
+        self.timecode.map(|t| self.decoded_at.wrapping_sub(t))
+    }
+}
+
+/// The HTTP side of a successful POST.
+#[derive(Debug)]
+pub struct Created {
+    pub location: String,
+    pub etag: Option<String>,
+    pub links: Vec<String>,
+    pub answer: String,
+}
+
+pub struct WhepClient {
+    pub pc: Arc<dyn PeerConnection>,
+    pub events: mpsc::UnboundedReceiver<Event>,
+    pub offer: String,
+}
+
+struct Handler {
+    events: mpsc::UnboundedSender<Event>,
+    gathered: mpsc::UnboundedSender<()>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.events.send(Event::State(state));
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.send(());
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let events = self.events.clone();
+        let kind = track.kind().await;
+        tokio::spawn(async move {
+            match kind {
+                RtpCodecKind::Video => receive_video(track, events).await,
+                RtpCodecKind::Audio => receive_audio(track, events).await,
+                _ => {}
+            }
+        });
+    }
+}
+
+fn unix_millis_u32() -> u32 {
+    let millis = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis();
+    (millis & 0xffff_ffff) as u32
+}
+
+async fn receive_video(track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSender<Event>) {
+    let mut depacketizer = H264Packet::default();
+    let mut decoder = openh264::decoder::Decoder::new().expect("openh264 decoder");
+    let mut access_unit = Vec::new();
+    while let Some(event) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
+        if let Ok(nals) = depacketizer.depacketize(&packet.payload) {
+            access_unit.extend_from_slice(&nals);
+        }
+        if !packet.header.marker {
+            continue;
+        }
+        let unit = std::mem::take(&mut access_unit);
+        let Ok(Some(picture)) = decoder.decode(&unit) else { continue };
+        use openh264::formats::YUVSource;
+        let (width, height) = picture.dimensions();
+        let (stride, _, _) = picture.strides();
+        let timecode = camrtc::source::timecode::read(picture.y(), stride, width, height).ok();
+        let frame = DecodedFrame { width, height, timecode, decoded_at: unix_millis_u32() };
+        if events.send(Event::Video(frame)).is_err() {
+            return;
+        }
+    }
+}
+
+async fn receive_audio(track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSender<Event>) {
+    let mut decoder =
+        opus::Decoder::new(48_000, opus::Channels::Mono).expect("opus decoder at 48 kHz");
+    let mut pcm = vec![0i16; 5760];
+    while let Some(event) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
+        let Ok(samples) = decoder.decode(&packet.payload, &mut pcm, false) else { continue };
+        if events.send(Event::Audio(pcm[..samples].to_vec())).is_err() {
+            return;
+        }
+    }
+}
+
+fn feedback(typ: &str, parameter: &str) -> RTCPFeedback {
+    RTCPFeedback { typ: typ.to_owned(), parameter: parameter.to_owned() }
+}
+
+/// A media engine that offers what Chrome offers for H.264 and Opus (the parts that matter).
+fn browser_like_engine() -> MediaEngine {
+    let mut engine = MediaEngine::default();
+    for (pt, profile) in [(102u8, "42001f"), (106, "42e01f")] {
+        engine
+            .register_codec(
+                RTCRtpCodecParameters {
+                    rtp_codec: RTCRtpCodec {
+                        mime_type: MIME_TYPE_H264.to_owned(),
+                        clock_rate: 90_000,
+                        channels: 0,
+                        sdp_fmtp_line: format!(
+                            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={profile}"
+                        ),
+                        rtcp_feedback: vec![feedback("nack", ""), feedback("nack", "pli")],
+                    },
+                    payload_type: pt,
+                },
+                RtpCodecKind::Video,
+            )
+            .expect("H.264 registers");
+    }
+    engine
+        .register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_OPUS.to_owned(),
+                    clock_rate: 48_000,
+                    channels: 2,
+                    sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+                    rtcp_feedback: vec![],
+                },
+                payload_type: 111,
+            },
+            RtpCodecKind::Audio,
+        )
+        .expect("Opus registers");
+    engine
+}
+
+impl WhepClient {
+    /// Builds a recvonly peer connection and its complete offer (candidates included).
+    pub async fn new() -> WhepClient {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (gathered_tx, mut gathered) = mpsc::unbounded_channel();
+        let mut engine = browser_like_engine();
+        let registry =
+            register_default_interceptors(Registry::new(), &mut engine).expect("interceptors");
+        let pc: Arc<dyn PeerConnection> = Arc::new(
+            PeerConnectionBuilder::new()
+                .with_configuration(RTCConfigurationBuilder::new().build())
+                .with_media_engine(engine)
+                .with_interceptor_registry(registry)
+                .with_setting_engine(
+                    SettingEngineBuilder::new().with_include_loopback_candidate(true).build(),
+                )
+                .with_handler(Arc::new(Handler { events: events_tx, gathered: gathered_tx }))
+                .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+                .build()
+                .await
+                .expect("peer connection builds"),
+        );
+        for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+            pc.add_transceiver_from_kind(
+                kind,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .expect("transceiver");
+        }
+        let offer = pc.create_offer(None).await.expect("offer");
+        pc.set_local_description(offer).await.expect("local description");
+        tokio::time::timeout(Duration::from_secs(5), gathered.recv())
+            .await
+            .expect("ICE gathering completes");
+        let offer = pc.local_description().await.expect("local description set").sdp;
+        WhepClient { pc, events, offer }
+    }
+
+    /// POSTs the offer; on 201 applies the answer.
+    pub async fn post(&self, url: &str) -> Result<Created, (u16, String)> {
+        let response = reqwest::Client::new()
+            .post(url)
+            .header("Content-Type", "application/sdp")
+            .body(self.offer.clone())
+            .send()
+            .await
+            .map_err(|e| (0, e.to_string()))?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        };
+        let location = header("location");
+        let etag = header("etag");
+        let links = response
+            .headers()
+            .get_all("link")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        let content_type = header("content-type");
+        let body = response.text().await.map_err(|e| (status, e.to_string()))?;
+        if status != 201 {
+            return Err((status, body));
+        }
+        assert_eq!(content_type.as_deref(), Some("application/sdp"));
+        let answer = RTCSessionDescription::answer(body.clone()).expect("answer parses");
+        self.pc.set_remote_description(answer).await.expect("answer applies");
+        Ok(Created { location: location.expect("201 carries Location"), etag, links, answer: body })
+    }
+
+    /// Waits for the next event, or fails the test after `limit`.
+    pub async fn next_event(&mut self, limit: Duration) -> Event {
+        tokio::time::timeout(limit, self.events.recv())
+            .await
+            .expect("an event arrives in time")
+            .expect("event stream open")
+    }
+
+    /// Collects decoded video frames and audio for `span` after the first decoded frame.
+    pub async fn collect(&mut self, first_frame_within: Duration, span: Duration) -> Received {
+        let mut received = Received::default();
+        let started = tokio::time::Instant::now();
+        loop {
+            let event = self.next_event(first_frame_within).await;
+            match event {
+                Event::Video(frame) => {
+                    received.first_frame_after = Some(started.elapsed());
+                    received.frames.push(frame);
+                    break;
+                }
+                Event::Audio(pcm) => received.audio.extend(pcm),
+                Event::State(state) => {
+                    assert_ne!(state, RTCPeerConnectionState::Failed, "connection failed")
+                }
+            }
+        }
+        let deadline = tokio::time::Instant::now() + span;
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.events.recv()).await {
+            match event {
+                Event::Video(frame) => received.frames.push(frame),
+                Event::Audio(pcm) => received.audio.extend(pcm),
+                Event::State(_) => {}
+            }
+        }
+        received
+    }
+
+    pub async fn close(&self) {
+        let _ = self.pc.close().await;
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Received {
+    pub first_frame_after: Option<Duration>,
+    pub frames: Vec<DecodedFrame>,
+    pub audio: Vec<i16>,
+}
+
+impl Received {
+    /// The tone's frequency from zero crossings, skipping the decoder's first 100 ms.
+    pub fn tone_hz(&self) -> f64 {
+        let samples = &self.audio[self.audio.len().min(4800)..];
+        let crossings = samples.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+        crossings as f64 / 2.0 / (samples.len() as f64 / 48_000.0)
+    }
+
+    pub fn audio_peak(&self) -> i16 {
+        self.audio.iter().map(|s| s.saturating_abs()).max().unwrap_or(0)
+    }
+}
+
+/// DELETE a session resource; returns the status code.
+pub async fn delete(url: &str) -> u16 {
+    reqwest::Client::new()
+        .delete(url)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// Raw POST for bad-input tests.
+pub async fn post_raw(url: &str, content_type: &str, body: impl Into<Bytes>) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", content_type)
+        .body(reqwest::Body::from(body.into()))
+        .send()
+        .await
+        .expect("daemon answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}

@@ -91,7 +91,8 @@ impl PeerConnectionEventHandler for Handler {
 }
 
 fn unix_millis_u32() -> u32 {
-    let millis = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis();
+    let millis =
+        SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis();
     (millis & 0xffff_ffff) as u32
 }
 
@@ -315,12 +316,7 @@ impl Received {
 
 /// DELETE a session resource; returns the status code.
 pub async fn delete(url: &str) -> u16 {
-    reqwest::Client::new()
-        .delete(url)
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
+    reqwest::Client::new().delete(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
 }
 
 /// Raw POST for bad-input tests.

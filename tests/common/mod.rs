@@ -2,6 +2,7 @@
 //! webrtc crate that receives, depacketises and decodes what a browser would.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod browser;
 pub mod whep_client;
 
 use camrtc::config::Config;

@@ -1,0 +1,34 @@
+//! Two browser pages watching at once both play, from one encoder.
+
+mod common;
+
+use camrtc::config::Config;
+use common::{Daemon, browser, init_logs};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_chromium_pages_play_at_once() {
+    init_logs();
+    let mut config = Config::demo("127.0.0.1:0".parse().expect("literal"));
+    config.video.width = 480;
+    config.video.height = 360;
+    let daemon = Daemon::start(config).await;
+    let url = daemon.url("/");
+    let pages = tokio::task::spawn_blocking(move || browser::view(&url, 2, 3))
+        .await
+        .expect("browser run finished");
+    assert_eq!(pages.len(), 2);
+    for page in &pages {
+        eprintln!("{page:?}");
+        assert_eq!((page.width, page.height), (480, 360));
+        assert!(page.frames_decoded >= 45, "frames decoded: {}", page.frames_decoded);
+        assert!(
+            page.audio.packets_received >= 75,
+            "audio packets: {}",
+            page.audio.packets_received
+        );
+    }
+    let health: serde_json::Value =
+        reqwest::get(daemon.url("/healthz")).await.expect("answers").json().await.expect("JSON");
+    assert_eq!(health["sessions"], 2, "two sessions share the hub");
+    daemon.stop().await;
+}

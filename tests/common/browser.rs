@@ -1,0 +1,59 @@
+//! Drives Debian's Chromium through tests/browser/viewer.mjs (playwright-core) against a daemon.
+//! `scripts/install-deps.sh --test` installs Chromium, Node.js and the npm packages it needs.
+
+use std::process::Command;
+
+/// One page's report, as printed by viewer.mjs.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageReport {
+    pub width: u32,
+    pub height: u32,
+    pub first_frame_ms: f64,
+    pub frames_decoded: u64,
+    pub fps: Option<f64>,
+    pub audio: AudioReport,
+    pub latency_ms: Option<Latency>,
+    pub timecode_errors: Option<u64>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudioReport {
+    pub packets_received: u64,
+    pub total_audio_energy: f64,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct Latency {
+    pub n: u64,
+    pub p50: f64,
+    pub p95: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Report {
+    pages: Vec<PageReport>,
+}
+
+/// Opens `pages` tabs of the viewer page at `url` in one headless Chromium for `seconds`.
+/// Blocking: call it from `spawn_blocking` when a daemon runs on the same runtime.
+pub fn view(url: &str, pages: u32, seconds: u32) -> Vec<PageReport> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/viewer.mjs");
+    let output = Command::new("node")
+        .arg(script)
+        .args(["--url", url, "--pages", &pages.to_string(), "--seconds", &seconds.to_string()])
+        .arg("--timecode")
+        .output()
+        .expect("node runs (scripts/install-deps.sh --test installs Node.js, Chromium and npm packages)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "viewer.mjs failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Report =
+        serde_json::from_str(stdout.trim()).expect("viewer.mjs prints one JSON line");
+    report.pages
+}

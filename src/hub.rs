@@ -139,6 +139,8 @@ pub struct HubStatus {
     pub audio_frames: u64,
     pub keyframes: u64,
     pub keyframe_requests_sent: u64,
+    /// Viewers started from a recent keyframe instead of a new IDR.
+    pub gop_replays: u64,
     pub dropped_frames: u64,
     pub pipeline_overflow: u64,
 }
@@ -236,6 +238,40 @@ impl KeyframeGate {
     }
 }
 
+/// The latest keyframe and the frames after it, kept only while the keyframe is younger than
+/// [`KEYFRAME_MIN_INTERVAL`]: a viewer joining then can start from it instead of waiting for the
+/// coalesced next IDR. Older than that, catching up would cost more latency than a new IDR.
+#[derive(Default)]
+struct RecentGop {
+    frames: Vec<Arc<EncodedFrame>>,
+}
+
+/// More frames than fit in the freshness window at 60 fps; bounds memory whatever the rate.
+const RECENT_GOP_MAX_FRAMES: usize = 16;
+
+impl RecentGop {
+    fn push(&mut self, frame: &Arc<EncodedFrame>) {
+        if frame.keyframe {
+            self.frames.clear();
+            self.frames.push(frame.clone());
+        } else if !self.frames.is_empty() && self.frames.len() < RECENT_GOP_MAX_FRAMES {
+            self.frames.push(frame.clone());
+        } else {
+            self.frames.clear();
+        }
+    }
+
+    fn fresh(&self, now: Instant) -> bool {
+        self.frames.first().is_some_and(|keyframe| {
+            now < Instant::from_std(keyframe.captured.instant) + KEYFRAME_MIN_INTERVAL
+        })
+    }
+
+    fn frames(&self) -> &[Arc<EncodedFrame>] {
+        &self.frames
+    }
+}
+
 struct Viewer {
     video: mpsc::Sender<Arc<EncodedFrame>>,
     /// None when the viewer negotiated no audio: nothing is queued for it.
@@ -291,6 +327,16 @@ impl Viewer {
         }
     }
 
+    /// Queues a just-activated viewer's first frames; false if they did not all fit.
+    fn replay(&mut self, id: ViewerId, frames: &[Arc<EncodedFrame>], now: Instant) -> bool {
+        for frame in frames {
+            if self.offer_video(id, frame, now) != Delivery::Sent {
+                return false;
+            }
+        }
+        !frames.is_empty()
+    }
+
     fn count_drop(&mut self, id: ViewerId, track: &str, now: Instant) {
         self.dropped += 1;
         self.dropped_since_log += 1;
@@ -335,6 +381,7 @@ pub fn spawn(
         viewers: HashMap::new(),
         next_id: 1,
         gate: KeyframeGate::new(KEYFRAME_MIN_INTERVAL),
+        recent_gop: RecentGop::default(),
         idle_since: None,
         restart_at: None,
         restart_backoff: RESTART_BACKOFF_FIRST,
@@ -356,6 +403,7 @@ struct Hub {
     viewers: HashMap<ViewerId, Viewer>,
     next_id: ViewerId,
     gate: KeyframeGate,
+    recent_gop: RecentGop,
     idle_since: Option<Instant>,
     restart_at: Option<Instant>,
     restart_backoff: Duration,
@@ -431,9 +479,14 @@ impl Hub {
                 self.viewers_changed(now);
             }
             Command::Activate(id) => {
-                if let Some(viewer) = self.viewers.get_mut(&id) {
-                    viewer.active = true;
-                    viewer.needs_keyframe = true;
+                let Some(viewer) = self.viewers.get_mut(&id) else { return };
+                viewer.active = true;
+                viewer.needs_keyframe = true;
+                // A keyframe from moments ago (with the frames since) starts the viewer at once,
+                // where a fresh IDR might be held back by the coalescing interval.
+                if self.recent_gop.fresh(now) && viewer.replay(id, self.recent_gop.frames(), now) {
+                    self.status.gop_replays += 1;
+                } else {
                     self.request_keyframe(KeyframeReason::Join, now);
                 }
             }
@@ -470,6 +523,7 @@ impl Hub {
                     self.restart_backoff = RESTART_BACKOFF_FIRST;
                 }
                 let frame = Arc::new(frame);
+                self.recent_gop.push(&frame);
                 let mut dropped = 0;
                 let mut gone = Vec::new();
                 for (&id, viewer) in self.viewers.iter_mut().filter(|(_, v)| v.active) {
@@ -558,6 +612,7 @@ impl Hub {
 
     fn start_pipeline(&mut self, now: Instant) {
         self.generation += 1;
+        self.recent_gop = RecentGop::default();
         let sink = FrameSink {
             generation: self.generation,
             tx: self.events_tx.clone(),

@@ -154,6 +154,36 @@ async fn an_idr_produced_meanwhile_satisfies_a_deferred_request() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_viewer_joining_just_after_a_keyframe_starts_from_it_without_a_new_idr() {
+    let (hub, probe, _shutdown) = start(8);
+    let mut first = hub.join(true).await.expect("joins");
+    hub.activate(first.id);
+    settle(&hub).await;
+    assert_eq!(probe.keyframes.load(Ordering::SeqCst), 1);
+    probe.video(true);
+    probe.video(false);
+    settle(&hub).await;
+    assert!(first.video.try_recv().expect("keyframe").keyframe);
+
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut second = hub.join(true).await.expect("joins");
+    hub.activate(second.id);
+    let status = settle(&hub).await;
+    assert_eq!(status.gop_replays, 1);
+    assert_eq!(probe.keyframes.load(Ordering::SeqCst), 1, "no extra IDR was needed");
+    assert!(second.video.try_recv().expect("the recent keyframe").keyframe);
+    assert!(!second.video.try_recv().expect("and the frame after it").keyframe);
+
+    // Once the keyframe is older than the coalescing interval, a newcomer gets a fresh IDR.
+    tokio::time::sleep(KEYFRAME_MIN_INTERVAL).await;
+    let third = hub.join(true).await.expect("joins");
+    hub.activate(third.id);
+    let status = settle(&hub).await;
+    assert_eq!(status.gop_replays, 1);
+    assert_eq!(probe.keyframes.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_slow_viewer_drops_and_resumes_at_a_keyframe_without_hurting_others() {
     let (hub, probe, _shutdown) = start(4);
     let mut slow = hub.join(true).await.expect("joins");

@@ -34,6 +34,9 @@ const ICE_DISCONNECTED_TIMEOUT: Duration = Duration::from_secs(4);
 /// ...and failed this long after that, which ends the session.
 const ICE_FAILED_TIMEOUT: Duration = Duration::from_secs(8);
 const ICE_KEEPALIVE: Duration = Duration::from_secs(2);
+/// Connectivity checks every 20 ms instead of the crate's 200 ms: on a LAN the first check
+/// answers in a millisecond, and every interval waited is time without a picture.
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Why a session ended; logged once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +196,7 @@ pub async fn create_session(
         .with(Slot::from(keyframe_requests::SLOT), KeyframeRequestForwarder::default());
     let setting_engine = SettingEngineBuilder::new()
         .with_include_loopback_candidate(settings.include_loopback_candidates)
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
         .with_ice_timeouts(
             Some(ICE_DISCONNECTED_TIMEOUT),
             Some(ICE_FAILED_TIMEOUT),

@@ -12,13 +12,12 @@ use crate::peer::{self, PeerSettings};
 use crate::sessions::{SessionEntry, Sessions};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The viewer page, compiled into the binary so the device serves it with nothing else installed.
 pub const VIEWER_HTML: &str = include_str!("viewer.html");
@@ -40,25 +39,48 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::any())
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::IF_MATCH])
-        .expose_headers([
-            header::LOCATION,
-            header::LINK,
-            header::ETAG,
-            HeaderName::from_static("accept-post"),
-            HeaderName::from_static("accept-patch"),
-        ]);
     Router::new()
         .route("/", get(viewer_page))
         .route("/healthz", get(healthz))
         .route("/whep", post(create_session).options(whep_options))
-        .route("/whep/{id}", axum::routing::patch(patch_session).delete(delete_session))
+        .route(
+            "/whep/{id}",
+            axum::routing::patch(patch_session).delete(delete_session).options(session_options),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(cors)
+        .layer(axum::middleware::map_response(allow_any_origin))
         .with_state(state)
+}
+
+/// Pages served from elsewhere (a home dashboard, a WHEP player) may call the API. Our own OPTIONS
+/// handlers answer preflights, because WHEP also uses OPTIONS for discovery (Accept-Post, ICE
+/// servers), which a generic CORS layer would swallow.
+async fn allow_any_origin(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Location, Link, ETag, Accept-Post, Accept-Patch"),
+    );
+    response
+}
+
+fn preflight(methods: &'static str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ALLOW, HeaderValue::from_static(methods));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Content-Type, Authorization, If-Match"),
+    );
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    headers
+}
+
+async fn session_options() -> Response {
+    let mut headers = preflight("PATCH, DELETE, OPTIONS");
+    headers.insert(HeaderName::from_static("accept-patch"), HeaderValue::from_static(SDPFRAG));
+    (StatusCode::NO_CONTENT, headers).into_response()
 }
 
 async fn viewer_page() -> impl IntoResponse {
@@ -82,7 +104,7 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError
 /// Preflight and WHEP discovery: which body type POST takes, and the ICE servers (so a page can
 /// configure its peer connection before making the offer).
 async fn whep_options(State(state): State<AppState>) -> Response {
-    let mut headers = HeaderMap::new();
+    let mut headers = preflight("POST, OPTIONS");
     headers.insert(HeaderName::from_static("accept-post"), HeaderValue::from_static(SDP));
     for link in state.ice_links.iter() {
         headers.append(header::LINK, link.clone());

@@ -206,6 +206,11 @@ async function main() {
       };
     }));
     process.stdout.write(JSON.stringify({ pages: results }) + '\n');
+
+    // Close the tabs as a person would, so the page's pagehide handler DELETEs its WHEP session
+    // (browser.close() alone kills them and the server waits for ICE to time out).
+    await Promise.all(pages.map((p) => p.close({ runBeforeUnload: true }).catch(() => {})));
+    await new Promise((r) => setTimeout(r, 300)); // let the keepalive DELETEs leave
   } finally {
     await browser.close().catch(() => {});
   }

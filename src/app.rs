@@ -21,8 +21,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use webrtc::peer_connection::RTCIceServer;
 
-/// A viewer that has not connected within this time is dropped (and stops holding the camera).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Answers wait at most this long for our own ICE candidates.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(1);
 /// On shutdown, sessions get this long to send their DTLS close before we exit anyway.
@@ -145,7 +143,7 @@ pub async fn run(
         include_loopback_candidates: config.webrtc.include_loopback_candidates,
         video_profile,
         audio: has_audio,
-        connect_timeout: CONNECT_TIMEOUT,
+        connect_timeout: Duration::from_millis(u64::from(config.webrtc.connect_timeout_ms)),
         gather_timeout: GATHER_TIMEOUT,
     };
     let state = AppState {

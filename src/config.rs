@@ -115,11 +115,23 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebRtcConfig {
     pub ice_servers: Vec<IceServer>,
     pub include_loopback_candidates: bool,
+    /// A viewer whose connection is not up by then is dropped and stops holding the camera.
+    pub connect_timeout_ms: u32,
+}
+
+impl Default for WebRtcConfig {
+    fn default() -> Self {
+        Self {
+            ice_servers: Vec::new(),
+            include_loopback_candidates: false,
+            connect_timeout_ms: 20_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -263,7 +275,12 @@ impl WebRtcConfig {
         for (i, server) in self.ice_servers.iter().enumerate() {
             server.validate(&format!("webrtc.ice_servers[{i}]"))?;
         }
-        Ok(())
+        check_range(
+            "webrtc.connect_timeout_ms",
+            self.connect_timeout_ms.into(),
+            1000..=120_000,
+            false,
+        )
     }
 }
 
@@ -595,6 +612,10 @@ mod tests {
                 &["config line 2: pipeline.idle_stop_ms = 600001 must be between 0 and 600000"],
             ),
             (
+                "[webrtc]\nconnect_timeout_ms = 500\n",
+                &["config line 2: webrtc.connect_timeout_ms = 500 must be between 1000 and 120000"],
+            ),
+            (
                 "[pipeline]\nviewer_queue_frames = 1\n",
                 &["config line 2: pipeline.viewer_queue_frames = 1 must be between 2 and 1000"],
             ),
@@ -684,6 +705,7 @@ mod tests {
 
             [webrtc]
             include_loopback_candidates = true
+            connect_timeout_ms = 5000
 
             [[webrtc.ice_servers]]
             urls = ["stun:stun.example.org:3478", "stun:[2001:db8::1]:3478"]
@@ -738,6 +760,7 @@ mod tests {
                     },
                 ],
                 include_loopback_candidates: true,
+                connect_timeout_ms: 5000,
             },
             auth: AuthConfig { mode: AuthMode::None },
             pipeline: PipelineConfig { on_demand: false, idle_stop_ms: 0, viewer_queue_frames: 2 },

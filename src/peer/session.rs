@@ -13,6 +13,7 @@ use crate::media::EncodedFrame;
 use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
+use rtc::peer_connection::transport::RTCDtlsTransportState;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
@@ -28,12 +29,15 @@ use webrtc::peer_connection::{
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionState,
     RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
 };
+use webrtc::rtp_transceiver::RtpSender;
 
 /// ICE declares a silent peer disconnected after this long...
 const ICE_DISCONNECTED_TIMEOUT: Duration = Duration::from_secs(4);
 /// ...and failed this long after that, which ends the session.
 const ICE_FAILED_TIMEOUT: Duration = Duration::from_secs(8);
 const ICE_KEEPALIVE: Duration = Duration::from_secs(2);
+/// How often a connected session checks whether the viewer closed DTLS.
+const DTLS_CLOSE_POLL: Duration = Duration::from_secs(1);
 /// Connectivity checks every 20 ms instead of the crate's 200 ms: on a LAN the first check
 /// answers in a millisecond, and every interval waited is time without a picture.
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
@@ -219,7 +223,7 @@ pub async fn create_session(
     );
 
     let result = answer(&pc, &offer, &choice, settings, &mut events).await;
-    let (video, audio, answer_sdp) = match result {
+    let (video, video_sender, audio, answer_sdp) = match result {
         Ok(ok) => ok,
         Err(error) => {
             let _ = pc.close().await;
@@ -235,8 +239,17 @@ pub async fn create_session(
     };
 
     let (commands, command_rx) = mpsc::channel(8);
-    let session =
-        Session { pc, hub, feed, video, audio, events, commands: command_rx, connected: false };
+    let session = Session {
+        pc,
+        hub,
+        feed,
+        video,
+        video_sender,
+        audio,
+        events,
+        commands: command_rx,
+        connected: false,
+    };
     let connect_timeout = settings.connect_timeout;
     tokio::spawn(async move {
         let end = session.run(shutdown, connect_timeout).await;
@@ -251,7 +264,7 @@ async fn answer(
     choice: &OfferChoice,
     settings: &PeerSettings,
     events: &mut mpsc::UnboundedReceiver<PcEvent>,
-) -> Result<(Outgoing, Option<Outgoing>, String), PeerError> {
+) -> Result<(Outgoing, Arc<dyn RtpSender>, Option<Outgoing>, String), PeerError> {
     let epoch = media_epoch();
     let video_ssrc = rand::random();
     let video = Outgoing {
@@ -262,7 +275,7 @@ async fn answer(
         ),
         stamper: RtpStamper::new(video_ssrc, choice.video_pt, 90_000, epoch),
     };
-    pc.add_track(video.track.clone() as Arc<dyn TrackLocal>).await?;
+    let video_sender = pc.add_track(video.track.clone() as Arc<dyn TrackLocal>).await?;
     let audio = match (settings.audio, &choice.audio) {
         (true, Some(audio_choice)) => {
             let ssrc = rand::random();
@@ -295,7 +308,7 @@ async fn answer(
         .local_description()
         .await
         .ok_or_else(|| PeerError::WebRtc("no local description after answering".into()))?;
-    Ok((video, audio, local.sdp))
+    Ok((video, video_sender, audio, local.sdp))
 }
 
 struct Session {
@@ -303,6 +316,7 @@ struct Session {
     hub: HubHandle,
     feed: ViewerFeed,
     video: Outgoing,
+    video_sender: Arc<dyn RtpSender>,
     audio: Option<Outgoing>,
     events: mpsc::UnboundedReceiver<PcEvent>,
     commands: mpsc::Receiver<Command>,
@@ -313,9 +327,15 @@ impl Session {
     async fn run(mut self, shutdown: CancellationToken, connect_timeout: Duration) -> SessionEnd {
         let connect_deadline = tokio::time::Instant::now() + connect_timeout;
         let video_track = self.video.track.clone();
+        let mut liveness = tokio::time::interval(DTLS_CLOSE_POLL);
         let end = loop {
             tokio::select! {
                 () = shutdown.cancelled() => break SessionEnd::Shutdown,
+                _ = liveness.tick(), if self.connected => {
+                    if self.peer_closed_dtls().await {
+                        break SessionEnd::Closed;
+                    }
+                }
                 command = self.commands.recv() => match command {
                     Some(Command::AddCandidates(candidates, reply)) => {
                         let _ = reply.send(self.add_candidates(candidates).await);
@@ -365,6 +385,14 @@ impl Session {
         self.connected = true;
         tracing::info!(viewer = self.feed.id, "viewer connected");
         self.hub.activate(self.feed.id);
+    }
+
+    /// The crate keeps the connection "connected" after the viewer's DTLS close_notify (the W3C
+    /// state rules allow it) and raises no event, so a closed tab would hold the session until
+    /// ICE times out. The DTLS transport's own state tells the truth.
+    async fn peer_closed_dtls(&self) -> bool {
+        let Ok(Some(transport)) = self.video_sender.transport().await else { return false };
+        matches!(transport.state().await, Ok(RTCDtlsTransportState::Closed))
     }
 
     async fn add_candidates(&self, candidates: Vec<RTCIceCandidateInit>) -> Result<(), PeerError> {

@@ -20,9 +20,10 @@ use webrtc::peer_connection::{
 };
 
 /// What the client observed, in arrival order.
-#[derive(Debug)]
 pub enum Event {
     State(RTCPeerConnectionState),
+    /// The incoming video track, for sending RTCP (PLI) back to the daemon.
+    VideoTrack(Arc<dyn TrackRemote>),
     Video(DecodedFrame),
     /// Decoded mono PCM at 48 kHz.
     Audio(Vec<i16>),
@@ -82,7 +83,10 @@ impl PeerConnectionEventHandler for Handler {
         let kind = track.kind().await;
         tokio::spawn(async move {
             match kind {
-                RtpCodecKind::Video => receive_video(track, events).await,
+                RtpCodecKind::Video => {
+                    let _ = events.send(Event::VideoTrack(track.clone()));
+                    receive_video(track, events).await
+                }
                 RtpCodecKind::Audio => receive_audio(track, events).await,
                 _ => {}
             }
@@ -276,6 +280,7 @@ impl WhepClient {
                 Event::State(state) => {
                     assert_ne!(state, RTCPeerConnectionState::Failed, "connection failed")
                 }
+                Event::VideoTrack(track) => received.video_track = Some(track),
             }
         }
         let deadline = tokio::time::Instant::now() + span;
@@ -283,6 +288,7 @@ impl WhepClient {
             match event {
                 Event::Video(frame) => received.frames.push(frame),
                 Event::Audio(pcm) => received.audio.extend(pcm),
+                Event::VideoTrack(track) => received.video_track = Some(track),
                 Event::State(_) => {}
             }
         }
@@ -294,8 +300,9 @@ impl WhepClient {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Received {
+    pub video_track: Option<Arc<dyn TrackRemote>>,
     pub first_frame_after: Option<Duration>,
     pub frames: Vec<DecodedFrame>,
     pub audio: Vec<i16>,

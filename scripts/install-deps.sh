@@ -2,7 +2,8 @@
 # Install what camrtc needs from Debian's packages, and nothing that is already there.
 #
 #   scripts/install-deps.sh          build dependencies (C toolchain for openh264/opus, ALSA headers)
-#   scripts/install-deps.sh --test   also Chromium, Node.js and npm, and the browser harness's
+#   scripts/install-deps.sh --test   also Chromium, Node.js, npm and systemd (for systemd-analyze),
+#                                    and the browser harness's
 #                                    npm packages (tests/browser/node_modules)
 #
 # Idempotent: apt-get runs only when a package is missing, npm only when node_modules is missing or
@@ -22,7 +23,7 @@ done
 
 packages=(build-essential cmake nasm pkg-config libasound2-dev clang)
 if ((with_test)); then
-  packages+=(chromium nodejs npm)
+  packages+=(chromium nodejs npm systemd)
 fi
 
 # Installed means dpkg says so. Node.js and npm also count when their commands exist: the machine's

@@ -2,9 +2,8 @@
 # Install what camrtc needs from Debian's packages, and nothing that is already there.
 #
 #   scripts/install-deps.sh          build dependencies (C toolchain for openh264/opus, ALSA headers)
-#   scripts/install-deps.sh --test   also Chromium, Node.js, npm and systemd (for systemd-analyze),
-#                                    and the browser harness's
-#                                    npm packages (tests/browser/node_modules)
+#   scripts/install-deps.sh --test   also Chromium, Node.js, npm, systemd (systemd-analyze) and
+#                                    the browser harness's npm packages (tests/browser/node_modules)
 #
 # Idempotent: apt-get runs only when a package is missing, npm only when node_modules is missing or
 # package-lock.json changed since the last install. Runs as root, or through sudo otherwise.

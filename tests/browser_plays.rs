@@ -3,13 +3,12 @@
 
 mod common;
 
-use camrtc::config::Config;
-use common::{Daemon, browser, init_logs};
+use common::{Daemon, browser, demo_config, init_logs};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_page_plays_video_and_audio_in_chromium() {
     init_logs();
-    let daemon = Daemon::start(Config::demo("127.0.0.1:0".parse().expect("literal"))).await;
+    let daemon = Daemon::start(demo_config(640, 480)).await;
     let url = daemon.url("/");
     let pages = tokio::task::spawn_blocking(move || browser::view(&url, 1, 4))
         .await

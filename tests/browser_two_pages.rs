@@ -2,16 +2,12 @@
 
 mod common;
 
-use camrtc::config::Config;
-use common::{Daemon, browser, init_logs};
+use common::{Daemon, browser, demo_config, init_logs};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_chromium_pages_play_at_once() {
     init_logs();
-    let mut config = Config::demo("127.0.0.1:0".parse().expect("literal"));
-    config.video.width = 480;
-    config.video.height = 360;
-    let daemon = Daemon::start(config).await;
+    let daemon = Daemon::start(demo_config(480, 360)).await;
     let url = daemon.url("/");
     let pages = tokio::task::spawn_blocking(move || browser::view(&url, 2, 3))
         .await
@@ -27,8 +23,7 @@ async fn two_chromium_pages_play_at_once() {
             page.audio.packets_received
         );
     }
-    let health: serde_json::Value =
-        reqwest::get(daemon.url("/healthz")).await.expect("answers").json().await.expect("JSON");
+    let health = daemon.health().await;
     // Encoded once: the pages together decoded more frames than the encoder ever produced.
     let encoded = health["video_frames"].as_u64().expect("a count");
     let decoded: u64 = pages.iter().map(|p| p.frames_decoded).sum();

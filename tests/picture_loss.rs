@@ -3,24 +3,19 @@
 
 mod common;
 
-use camrtc::config::Config;
 use common::whep_client::WhepClient;
-use common::{Daemon, init_logs};
+use common::{Daemon, demo_config, init_logs};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use std::time::{Duration, Instant};
 
 async fn keyframes(daemon: &Daemon) -> u64 {
-    let health: serde_json::Value =
-        reqwest::get(daemon.url("/healthz")).await.expect("answers").json().await.expect("JSON");
-    health["keyframes"].as_u64().expect("a count")
+    daemon.health().await["keyframes"].as_u64().expect("a count")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn picture_loss_indication_brings_a_keyframe() {
     init_logs();
-    let mut config = Config::demo("127.0.0.1:0".parse().expect("literal"));
-    config.video.width = 320;
-    config.video.height = 240;
+    let mut config = demo_config(320, 240);
     // Periodic keyframes a minute apart: any keyframe in this test answers the PLI.
     config.video.keyframe_interval_ms = 60_000;
     let daemon = Daemon::start(config).await;

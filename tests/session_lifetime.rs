@@ -3,20 +3,15 @@
 
 mod common;
 
-use camrtc::config::Config;
 use common::whep_client::WhepClient;
-use common::{Daemon, init_logs};
+use common::{Daemon, demo_config, init_logs};
 use std::time::{Duration, Instant};
-
-async fn health(daemon: &Daemon) -> serde_json::Value {
-    reqwest::get(daemon.url("/healthz")).await.expect("answers").json().await.expect("JSON")
-}
 
 /// Polls /healthz until `done` holds, failing after `limit`.
 async fn wait_for(daemon: &Daemon, limit: Duration, done: impl Fn(&serde_json::Value) -> bool) {
     let start = Instant::now();
     loop {
-        let status = health(daemon).await;
+        let status = daemon.health().await;
         if done(&status) {
             return;
         }
@@ -28,9 +23,7 @@ async fn wait_for(daemon: &Daemon, limit: Duration, done: impl Fn(&serde_json::V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_and_never_connected_viewers_are_cleaned_up() {
     init_logs();
-    let mut config = Config::demo("127.0.0.1:0".parse().expect("literal"));
-    config.video.width = 320;
-    config.video.height = 240;
+    let mut config = demo_config(320, 240);
     config.webrtc.connect_timeout_ms = 1000;
     config.pipeline.idle_stop_ms = 200;
     let daemon = Daemon::start(config).await;

@@ -2,9 +2,8 @@
 
 mod common;
 
-use camrtc::config::Config;
 use common::whep_client::{WhepClient, delete, post_raw};
-use common::{Daemon, init_logs};
+use common::{Daemon, demo_config, init_logs};
 use std::time::Duration;
 
 const VP8_ONLY: &str = include_str!("fixtures/offers/vp8_only.sdp");
@@ -13,10 +12,7 @@ const CHROME: &str = include_str!("fixtures/offers/chrome.sdp");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_offers_and_unknown_sessions_are_refused_with_reasons() {
     init_logs();
-    let mut config = Config::demo("127.0.0.1:0".parse().expect("literal"));
-    config.video.width = 320;
-    config.video.height = 240;
-    let daemon = Daemon::start(config).await;
+    let daemon = Daemon::start(demo_config(320, 240)).await;
     let whep = daemon.url("/whep");
 
     // A live viewer first: everything below must leave it streaming.

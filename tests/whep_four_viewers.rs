@@ -3,17 +3,14 @@
 
 mod common;
 
-use camrtc::config::Config;
 use common::whep_client::{WhepClient, delete};
-use common::{Daemon, init_logs};
+use common::{Daemon, demo_config, init_logs};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_viewers_stream_at_once_and_leave_independently() {
     init_logs();
-    let mut config = Config::demo("127.0.0.1:0".parse().expect("literal"));
-    config.video.width = 320;
-    config.video.height = 240;
+    let mut config = demo_config(320, 240);
     config.video.fps = 20;
     let daemon = Daemon::start(config).await;
 
@@ -23,12 +20,7 @@ async fn four_viewers_stream_at_once_and_leave_independently() {
         let created = client.post(&daemon.url("/whep")).await.expect("201");
         viewers.push((client, created.location));
     }
-    let health: serde_json::Value = reqwest::get(daemon.url("/healthz"))
-        .await
-        .expect("healthz answers")
-        .json()
-        .await
-        .expect("healthz is JSON");
+    let health = daemon.health().await;
     assert_eq!(health["sessions"], 4);
 
     let mut counts = Vec::new();
@@ -47,8 +39,7 @@ async fn four_viewers_stream_at_once_and_leave_independently() {
         let received = client.collect(Duration::from_secs(5), Duration::from_secs(1)).await;
         assert!(received.frames.len() >= 15, "still streaming: {}", received.frames.len());
     }
-    let health: serde_json::Value =
-        reqwest::get(daemon.url("/healthz")).await.expect("answers").json().await.expect("JSON");
+    let health = daemon.health().await;
     assert_eq!(health["sessions"], 3);
     assert_eq!(health["pipeline_running"], true);
     for (client, _) in &viewers {

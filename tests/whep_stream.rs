@@ -3,17 +3,14 @@
 
 mod common;
 
-use camrtc::config::Config;
 use common::whep_client::{WhepClient, delete};
-use common::{Daemon, init_logs};
+use common::{Daemon, demo_config, init_logs};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_receives_the_configured_picture_timecode_and_tone() {
     init_logs();
-    let mut config = Config::demo("127.0.0.1:0".parse().expect("literal"));
-    config.video.width = 480;
-    config.video.height = 270;
+    let mut config = demo_config(480, 270);
     config.video.fps = 15;
     config.audio.test_tone_hz = 1000;
     let daemon = Daemon::start(config).await;

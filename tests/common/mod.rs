@@ -27,6 +27,12 @@ impl Daemon {
         Daemon { address, shutdown, task }
     }
 
+    /// The daemon's /healthz document.
+    pub async fn health(&self) -> serde_json::Value {
+        let response = reqwest::get(self.url("/healthz")).await.expect("healthz answers");
+        response.json().await.expect("healthz is JSON")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
@@ -39,6 +45,14 @@ impl Daemon {
             .expect("daemon task did not panic");
         result.expect("daemon ran without error");
     }
+}
+
+/// The demo configuration (test pattern and tone) at another picture size.
+pub fn demo_config(width: u32, height: u32) -> Config {
+    let mut config = Config::demo("127.0.0.1:0".parse().expect("literal address"));
+    config.video.width = width;
+    config.video.height = height;
+    config
 }
 
 /// Logs from the daemon under test, when `CAMRTC_LOG` asks for them.

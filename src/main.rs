@@ -89,7 +89,7 @@ fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             }
         })
         .await
-        .context("camrtc stopped")
+        .context("camrtc could not run")
     })
 }
 

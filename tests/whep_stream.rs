@@ -20,7 +20,16 @@ async fn viewer_receives_the_configured_picture_timecode_and_tone() {
     assert!(created.location.starts_with("/whep/"), "Location {}", created.location);
     assert!(created.location.len() >= "/whep/".len() + 32, "resource id is unguessable");
     assert!(created.etag.is_some(), "ETag present");
-    assert!(created.answer.contains("profile-level-id=42"), "answer advertises our SPS profile");
+    let produced = camrtc::encode::h264::probe_profile(camrtc::encode::h264::H264Settings {
+        width: 480,
+        height: 270,
+        fps: 15,
+        bitrate_kbps: 1000,
+        keyframe_interval_ms: 2000,
+    })
+    .expect("encoder probe");
+    let advertised = format!("profile-level-id={}", produced.to_hex());
+    assert!(created.answer.contains(&advertised), "answer advertises {advertised}");
 
     let received = client.collect(Duration::from_secs(10), Duration::from_secs(3)).await;
     let first = &received.frames[0];

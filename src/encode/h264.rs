@@ -212,6 +212,8 @@ mod tests {
         encoder.force_keyframe();
         let third = encoder.encode(&frame).expect("encodes").expect("produces a frame");
         assert!(third.keyframe);
+        let types: Vec<u8> = nal_units(encoder.last_annex_b()).map(|n| n[0] & 0x1f).collect();
+        assert_eq!(&types[..3], &[7, 8, 5], "a requested IDR carries SPS and PPS too");
         assert!(third.payloads.iter().all(|p| p.len() <= RTP_PAYLOAD_MTU));
     }
 

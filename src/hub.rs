@@ -288,7 +288,6 @@ struct Viewer {
 
 impl Viewer {
     /// Queues a video frame, or starts dropping until the next keyframe if the queue is full.
-    /// Returns whether the viewer now needs a keyframe requested on its behalf.
     fn offer_video(&mut self, id: ViewerId, frame: &Arc<EncodedFrame>, now: Instant) -> Delivery {
         if self.needs_keyframe && !frame.keyframe {
             if self.resyncing {
@@ -459,9 +458,9 @@ impl Hub {
                     audio: audio_rx,
                     _leave: LeaveOnDrop { id, commands: self.commands.clone() },
                 };
-                if reply.send(feed).is_err() {
-                    // The caller gave up before the reply; its LeaveOnDrop already queued a Leave.
-                }
+                // If the caller gave up waiting, the returned feed is dropped here and its
+                // LeaveOnDrop queues the Leave that undoes the insert below.
+                let _ = reply.send(feed);
                 self.viewers.insert(
                     id,
                     Viewer {

@@ -2,6 +2,7 @@
 //! and runs them until `shutdown` is cancelled. I/O comes from the caller (the listener), so
 //! tests run the whole daemon on `127.0.0.1:0`.
 
+use crate::auth::{AuthError, Authenticator};
 use crate::config::{AudioSourceKind, Config, ConfigError, VideoSourceKind};
 use crate::encode::EncodeError;
 use crate::encode::h264::{H264Settings, probe_profile};
@@ -38,6 +39,9 @@ pub enum AppError {
     /// The encoder cannot work with the configured picture size, rate or bitrate.
     #[error(transparent)]
     Encoder(#[from] EncodeError),
+    /// The token store is unusable.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Serve(std::io::Error),
@@ -76,6 +80,29 @@ fn audio_opener(config: &Config) -> Result<Option<(AudioOpener, u32)>, AppError>
     }
 }
 
+/// Tells the owner how to get in: the viewer URL with a freshly generated token (once, at first
+/// start), or a warning when anyone on the network may watch.
+fn announce_access(
+    auth: &Authenticator,
+    new_token: Option<&str>,
+    address: SocketAddr,
+    token_file: &str,
+) {
+    let host = if address.ip().is_unspecified() {
+        format!("<this-device>:{}", address.port())
+    } else {
+        address.to_string()
+    };
+    if let Some(token) = new_token {
+        tracing::info!(
+            "generated an access token (kept in {token_file}); open http://{host}/#token={token} \
+             to watch. This is shown only once."
+        );
+    } else if !auth.is_enabled() && !address.ip().is_loopback() {
+        tracing::warn!("auth.mode = \"none\": anyone who can reach {address} can watch and listen");
+    }
+}
+
 fn h264_settings(config: &Config) -> H264Settings {
     H264Settings {
         width: config.video.width,
@@ -96,6 +123,7 @@ pub async fn run(
 ) -> Result<(), AppError> {
     config.validate()?;
     crate::peer::rtp::media_epoch();
+    let crate::auth::Loaded { authenticator: auth, new_token } = Authenticator::load(&config.auth)?;
     let video = video_opener(&config)?;
     let audio = audio_opener(&config)?;
     let has_audio = audio.is_some();
@@ -152,9 +180,11 @@ pub async fn run(
         peer: Arc::new(peer),
         ice_links: Arc::new(http::ice_server_links(&config.webrtc.ice_servers)),
         shutdown: shutdown.clone(),
+        auth: Arc::new(auth.clone()),
     };
 
     let address = listener.local_addr().map_err(AppError::Serve)?;
+    announce_access(&auth, new_token.as_deref(), address, &config.auth.token_file);
     ready(address);
     let served = axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())

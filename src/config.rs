@@ -137,15 +137,50 @@ impl Default for WebRtcConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
-    /// Anyone who can reach the HTTP port may watch.
+    /// Every API call must carry `Authorization: Bearer <token>`.
     #[default]
+    Token,
+    /// Anyone who can reach the HTTP port may watch.
     None,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     pub mode: AuthMode,
+    /// SHA-256 digests of the accepted tokens, as `sha256:<64 hex digits>`.
+    pub tokens: Vec<String>,
+    /// Where the generated token lives when `tokens` is empty.
+    pub token_file: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::Token,
+            tokens: Vec::new(),
+            token_file: "/var/lib/camrtc/token".to_owned(),
+        }
+    }
+}
+
+impl AuthConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (i, token) in self.tokens.iter().enumerate() {
+            let key = format!("auth.tokens[{i}]");
+            let hex = token.strip_prefix("sha256:").unwrap_or("");
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::invalid(
+                    key,
+                    "must be \"sha256:\" and 64 hex digits (see `camrtc hash-token`)",
+                ));
+            }
+        }
+        if self.mode == AuthMode::Token && self.tokens.is_empty() {
+            check_not_empty("auth.token_file", &self.token_file)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -222,6 +257,7 @@ impl Config {
         self.video.validate()?;
         self.audio.validate()?;
         self.webrtc.validate()?;
+        self.auth.validate()?;
         self.pipeline.validate()
     }
 
@@ -240,7 +276,7 @@ impl Config {
             },
             audio: AudioConfig { source: AudioSourceKind::Test, ..AudioConfig::default() },
             webrtc: WebRtcConfig { include_loopback_candidates: true, ..WebRtcConfig::default() },
-            auth: AuthConfig { mode: AuthMode::None },
+            auth: AuthConfig { mode: AuthMode::None, ..AuthConfig::default() },
             pipeline: PipelineConfig::default(),
         }
     }
@@ -762,7 +798,7 @@ mod tests {
                 include_loopback_candidates: true,
                 connect_timeout_ms: 5000,
             },
-            auth: AuthConfig { mode: AuthMode::None },
+            auth: AuthConfig { mode: AuthMode::None, ..AuthConfig::default() },
             pipeline: PipelineConfig { on_demand: false, idle_stop_ms: 0, viewer_queue_frames: 2 },
         };
         let config = Config::from_toml_str(text).unwrap();

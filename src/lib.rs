@@ -3,6 +3,7 @@
 //! Data flows one way: sources → encoders → hub → peers, with `http` and `config` at the edges.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod encode;
 pub mod http;

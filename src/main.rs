@@ -35,6 +35,8 @@ enum Command {
     CheckConfig { path: PathBuf },
     /// Print the built-in default configuration (the documented reference).
     PrintDefaultConfig,
+    /// Read a token on standard input and print the digest to put in auth.tokens.
+    HashToken,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +44,14 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::PrintDefaultConfig => {
             print!("{DEFAULT_CONFIG_TOML}");
+            Ok(())
+        }
+        Command::HashToken => {
+            let mut token = String::new();
+            std::io::stdin().read_line(&mut token).context("cannot read the token")?;
+            let token = token.trim();
+            anyhow::ensure!(token.len() >= 16, "a token needs at least 16 characters");
+            println!("{}", camrtc::auth::token_digest_string(token));
             Ok(())
         }
         Command::CheckConfig { path } => {

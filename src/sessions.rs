@@ -2,6 +2,7 @@
 //!
 //! HTTP handlers look sessions up by their resource id; sessions remove themselves when they end.
 
+use crate::auth::Principal;
 use crate::peer::SessionHandle;
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
@@ -12,6 +13,8 @@ pub struct SessionEntry {
     pub handle: SessionHandle,
     /// The entity tag of the session's ICE state, for PATCH If-Match.
     pub etag: String,
+    /// Who created it: only the same credentials may change or end it.
+    pub owner: Principal,
 }
 
 enum Message {
@@ -60,6 +63,12 @@ impl Sessions {
         let (reply, answer) = oneshot::channel();
         self.messages.send(Message::Get(id.to_owned(), reply)).ok()?;
         answer.await.ok().flatten()
+    }
+
+    /// The session, if it exists and belongs to `principal`. Someone else's session looks
+    /// exactly like a missing one, so ids cannot be probed.
+    pub async fn get_owned(&self, id: &str, principal: Principal) -> Option<SessionEntry> {
+        self.get(id).await.filter(|entry| entry.owner == principal)
     }
 
     pub async fn remove(&self, id: &str) -> Option<SessionEntry> {

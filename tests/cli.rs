@@ -43,6 +43,24 @@ fn check_config_names_the_bad_key_and_line() {
 }
 
 #[test]
+fn hash_token_prints_the_digest_the_config_accepts() {
+    use std::io::Write;
+    let mut child = camrtc()
+        .arg("hash-token")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child.stdin.take().expect("piped").write_all(b"front-door-token-0123\n").expect("writes");
+    let output = child.wait_with_output().expect("finishes");
+    assert!(output.status.success());
+    let digest = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert_eq!(digest, camrtc::auth::token_digest_string("front-door-token-0123"));
+    let config = format!("[auth]\nmode = \"token\"\ntokens = [\"{digest}\"]\n");
+    assert!(camrtc::config::Config::from_toml_str(&config).is_ok());
+}
+
+#[test]
 fn demo_prints_the_viewer_url_serves_the_page_and_stops_on_sigterm() {
     let mut child = camrtc()
         .args(["demo", "--listen", "127.0.0.1:0"])

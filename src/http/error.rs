@@ -1,6 +1,7 @@
 //! The one place where errors become HTTP statuses. Every error answer is a short plain-text
 //! reason, so a human with curl and the viewer page's status line both learn what went wrong.
 
+use crate::auth::AuthError;
 use crate::hub::HubError;
 use crate::peer::PeerError;
 use axum::http::{StatusCode, header};
@@ -9,6 +10,9 @@ use axum::response::{IntoResponse, Response};
 /// Everything an API request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// Missing or wrong credentials.
+    #[error(transparent)]
+    Unauthorized(#[from] AuthError),
     /// The request body has the wrong Content-Type.
     #[error("Content-Type must be {expected}")]
     UnsupportedMediaType { expected: &'static str },
@@ -35,6 +39,7 @@ impl From<HubError> for ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound | ApiError::Peer(PeerError::Ended) => StatusCode::NOT_FOUND,
@@ -56,7 +61,15 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(error = %self, %status, "request refused");
         }
-        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{self}\n"))
-            .into_response()
+        let mut response =
+            (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{self}\n"))
+                .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"camrtc\""),
+            );
+        }
+        response
     }
 }

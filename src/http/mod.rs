@@ -6,6 +6,7 @@ pub mod trickle;
 
 pub use error::ApiError;
 
+use crate::auth::{Authenticator, Principal};
 use crate::config::IceServer;
 use crate::hub::HubHandle;
 use crate::peer::{self, PeerSettings};
@@ -36,6 +37,12 @@ pub struct AppState {
     /// Pre-rendered `Link` header values, one per configured ICE server.
     pub ice_links: Arc<Vec<HeaderValue>>,
     pub shutdown: CancellationToken,
+    pub auth: Arc<Authenticator>,
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let header = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
+    Ok(state.auth.check(header)?)
 }
 
 pub fn router(state: AppState) -> Router {
@@ -95,7 +102,11 @@ struct Health {
     hub: crate::hub::HubStatus,
 }
 
-async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+async fn healthz(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Health>, ApiError> {
+    authorize(&state, &headers)?;
     let hub = state.hub.status().await?;
     let status = if hub.last_pipeline_error.is_some() { "degraded" } else { "ok" };
     Ok(Json(Health { status, sessions: state.sessions.count().await, hub }))
@@ -127,6 +138,7 @@ async fn create_session(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let owner = authorize(&state, &headers)?;
     require_content_type(&headers, SDP)?;
     let offer = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("the offer is not UTF-8 text".into()))?;
@@ -149,7 +161,7 @@ async fn create_session(
         },
     )
     .await?;
-    state.sessions.insert(id.clone(), SessionEntry { handle, etag: etag.clone() });
+    state.sessions.insert(id.clone(), SessionEntry { handle, etag: etag.clone(), owner });
 
     let mut response = (StatusCode::CREATED, answer).into_response();
     let headers = response.headers_mut();
@@ -169,7 +181,8 @@ async fn patch_session(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let entry = state.sessions.get(&id).await.ok_or(ApiError::NotFound)?;
+    let principal = authorize(&state, &headers)?;
+    let entry = state.sessions.get_owned(&id, principal).await.ok_or(ApiError::NotFound)?;
     require_content_type(&headers, SDPFRAG)?;
     if let Some(if_match) = headers.get(header::IF_MATCH) {
         let if_match = if_match.to_str().unwrap_or("");
@@ -186,7 +199,10 @@ async fn patch_session(
 async fn delete_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
+    let principal = authorize(&state, &headers)?;
+    state.sessions.get_owned(&id, principal).await.ok_or(ApiError::NotFound)?;
     let entry = state.sessions.remove(&id).await.ok_or(ApiError::NotFound)?;
     entry.handle.close().await;
     Ok(StatusCode::OK)

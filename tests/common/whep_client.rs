@@ -226,13 +226,22 @@ impl WhepClient {
 
     /// POSTs the offer; on 201 applies the answer.
     pub async fn post(&self, url: &str) -> Result<Created, (u16, String)> {
-        let response = reqwest::Client::new()
-            .post(url)
-            .header("Content-Type", "application/sdp")
-            .body(self.offer.clone())
-            .send()
-            .await
-            .map_err(|e| (0, e.to_string()))?;
+        self.post_with_token(url, None).await
+    }
+
+    /// POSTs the offer with `Authorization: Bearer <token>` when a token is given.
+    pub async fn post_with_token(
+        &self,
+        url: &str,
+        token: Option<&str>,
+    ) -> Result<Created, (u16, String)> {
+        let mut request =
+            reqwest::Client::new().post(url).header("Content-Type", "application/sdp");
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let response =
+            request.body(self.offer.clone()).send().await.map_err(|e| (0, e.to_string()))?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
@@ -323,7 +332,16 @@ impl Received {
 
 /// DELETE a session resource; returns the status code.
 pub async fn delete(url: &str) -> u16 {
-    reqwest::Client::new().delete(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+    delete_with_token(url, None).await
+}
+
+/// DELETE with `Authorization: Bearer <token>` when a token is given.
+pub async fn delete_with_token(url: &str, token: Option<&str>) -> u16 {
+    let mut request = reqwest::Client::new().delete(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
 }
 
 /// Raw POST for bad-input tests.

@@ -603,7 +603,12 @@ mod tests {
                 &["config line 2: audio.source: unknown variant `pulse`"],
             ),
             ("[video]\nsource = \"usb\"\n", &["config line 2: video.source:", "`v4l2` or `test`"]),
-            ("[auth]\nmode = \"token\"\n", &["config line 2: auth.mode: unknown variant `token`"]),
+            ("[auth]\nmode = \"open\"\n", &["config line 2: auth.mode: unknown variant `open`"]),
+            (
+                "[auth]\ntokens = [\"sha256:abc\"]\n",
+                &["config line 2: auth.tokens[0] must be \"sha256:\" and 64 hex digits"],
+            ),
+            ("[auth]\ntoken_file = \"\"\n", &["config line 2: auth.token_file must not be empty"]),
             ("[http]\nlisten = \"localhost:8080\"\n", &["config line 2: http.listen:", "ip:port"]),
             ("http.listen = \"0.0.0.0\"\n", &["config line 1: http.listen:", "\"0.0.0.0\""]),
             (

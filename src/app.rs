@@ -181,6 +181,7 @@ pub async fn run(
         ice_links: Arc::new(http::ice_server_links(&config.webrtc.ice_servers)),
         shutdown: shutdown.clone(),
         auth: Arc::new(auth.clone()),
+        max_viewers: config.http.max_viewers,
     };
 
     let address = listener.local_addr().map_err(AppError::Serve)?;

@@ -30,11 +30,19 @@ pub struct Config {
 pub struct HttpConfig {
     #[serde(deserialize_with = "deserialize_socket_addr")]
     pub listen: SocketAddr,
+    /// Viewer sessions allowed at once; more get 503 with Retry-After.
+    pub max_viewers: u32,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([0, 0, 0, 0], 8080)) }
+        Self { listen: SocketAddr::from(([0, 0, 0, 0], 8080)), max_viewers: 10 }
+    }
+}
+
+impl HttpConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_range("http.max_viewers", self.max_viewers.into(), 1..=1000, false)
     }
 }
 
@@ -254,6 +262,7 @@ impl Config {
 
     /// Checks the rules types cannot express; returns the first broken one.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.http.validate()?;
         self.video.validate()?;
         self.audio.validate()?;
         self.webrtc.validate()?;
@@ -265,7 +274,7 @@ impl Config {
     /// reachable from a browser on the same host even without a network.
     pub fn demo(listen: SocketAddr) -> Config {
         Config {
-            http: HttpConfig { listen },
+            http: HttpConfig { listen, ..HttpConfig::default() },
             video: VideoConfig {
                 source: VideoSourceKind::Test,
                 width: 640,
@@ -603,6 +612,10 @@ mod tests {
                 &["config line 2: audio.source: unknown variant `pulse`"],
             ),
             ("[video]\nsource = \"usb\"\n", &["config line 2: video.source:", "`v4l2` or `test`"]),
+            (
+                "[http]\nmax_viewers = 0\n",
+                &["config line 2: http.max_viewers = 0 must be between 1 and 1000"],
+            ),
             ("[auth]\nmode = \"open\"\n", &["config line 2: auth.mode: unknown variant `open`"]),
             (
                 "[auth]\ntokens = [\"sha256:abc\"]\n",
@@ -728,6 +741,7 @@ mod tests {
     fn custom_config_round_trips() {
         let text = r#"
             http.listen = "[::1]:9000"
+            http.max_viewers = 3
 
             [video]
             source = "test"
@@ -765,7 +779,7 @@ mod tests {
             viewer_queue_frames = 2
         "#;
         let expected = Config {
-            http: HttpConfig { listen: "[::1]:9000".parse().unwrap() },
+            http: HttpConfig { listen: "[::1]:9000".parse().unwrap(), max_viewers: 3 },
             video: VideoConfig {
                 source: VideoSourceKind::Test,
                 device: "/dev/video2".to_owned(),

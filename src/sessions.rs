@@ -18,10 +18,34 @@ pub struct SessionEntry {
 }
 
 enum Message {
+    Reserve(usize, oneshot::Sender<bool>),
+    Release,
     Insert(String, SessionEntry),
     Get(String, oneshot::Sender<Option<SessionEntry>>),
     Remove(String, oneshot::Sender<Option<SessionEntry>>),
     Count(oneshot::Sender<usize>),
+}
+
+/// A place held for a session being set up; dropping it unused gives the place back.
+pub struct Reservation {
+    sessions: Sessions,
+    used: bool,
+}
+
+impl Reservation {
+    /// Turns the reservation into a registered session.
+    pub fn insert(mut self, id: String, entry: SessionEntry) {
+        self.used = true;
+        let _ = self.sessions.messages.send(Message::Insert(id, entry));
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.used {
+            let _ = self.sessions.messages.send(Message::Release);
+        }
+    }
 }
 
 /// Handle to the registry task; it stops when the last handle is dropped.
@@ -35,9 +59,23 @@ impl Sessions {
         let (messages, mut inbox) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let mut sessions: HashMap<String, SessionEntry> = HashMap::new();
+            // Places promised to sessions still being set up: counting them keeps the limit
+            // exact when many offers arrive at once.
+            let mut reserved = 0usize;
             while let Some(message) = inbox.recv().await {
                 match message {
+                    Message::Reserve(limit, reply) => {
+                        let granted = sessions.len() + reserved < limit;
+                        if granted {
+                            reserved += 1;
+                        }
+                        if reply.send(granted).is_err() && granted {
+                            reserved -= 1;
+                        }
+                    }
+                    Message::Release => reserved = reserved.saturating_sub(1),
                     Message::Insert(id, entry) => {
+                        reserved = reserved.saturating_sub(1);
                         sessions.insert(id, entry);
                     }
                     Message::Get(id, reply) => {
@@ -55,8 +93,11 @@ impl Sessions {
         Self { messages }
     }
 
-    pub fn insert(&self, id: String, entry: SessionEntry) {
-        let _ = self.messages.send(Message::Insert(id, entry));
+    /// Holds a place for a new session if fewer than `limit` exist or are being set up.
+    pub async fn reserve(&self, limit: usize) -> Option<Reservation> {
+        let (reply, answer) = oneshot::channel();
+        self.messages.send(Message::Reserve(limit, reply)).ok()?;
+        answer.await.unwrap_or(false).then(|| Reservation { sessions: self.clone(), used: false })
     }
 
     pub async fn get(&self, id: &str) -> Option<SessionEntry> {

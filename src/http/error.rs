@@ -7,6 +7,9 @@ use crate::peer::PeerError;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+/// Seconds a refused viewer should wait: long enough for a page reload elsewhere to finish.
+const RETRY_AFTER_SECONDS: &str = "10";
+
 /// Everything an API request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -25,6 +28,9 @@ pub enum ApiError {
     /// If-Match names a different ETag than the session's.
     #[error("If-Match does not match the session's ETag")]
     PreconditionFailed,
+    /// As many viewers as `http.max_viewers` allows are already watching.
+    #[error("too many viewers (at most {0}); try again later")]
+    TooManyViewers(u32),
     /// Session creation or update failed.
     #[error(transparent)]
     Peer(#[from] PeerError),
@@ -40,6 +46,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyViewers(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound | ApiError::Peer(PeerError::Ended) => StatusCode::NOT_FOUND,
@@ -64,6 +71,12 @@ impl IntoResponse for ApiError {
         let mut response =
             (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{self}\n"))
                 .into_response();
+        if let ApiError::TooManyViewers(_) = self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -38,6 +38,7 @@ pub struct AppState {
     pub ice_links: Arc<Vec<HeaderValue>>,
     pub shutdown: CancellationToken,
     pub auth: Arc<Authenticator>,
+    pub max_viewers: u32,
 }
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
@@ -145,6 +146,11 @@ async fn create_session(
     if offer.trim().is_empty() {
         return Err(ApiError::BadRequest("the offer is empty".into()));
     }
+    let reservation = state
+        .sessions
+        .reserve(state.max_viewers as usize)
+        .await
+        .ok_or(ApiError::TooManyViewers(state.max_viewers))?;
     let id = random_token();
     let etag = format!("\"{}\"", &random_token()[..16]);
     let sessions = state.sessions.clone();
@@ -161,7 +167,7 @@ async fn create_session(
         },
     )
     .await?;
-    state.sessions.insert(id.clone(), SessionEntry { handle, etag: etag.clone(), owner });
+    reservation.insert(id.clone(), SessionEntry { handle, etag: etag.clone(), owner });
 
     let mut response = (StatusCode::CREATED, answer).into_response();
     let headers = response.headers_mut();

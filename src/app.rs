@@ -156,7 +156,7 @@ pub async fn run(
         Box::new(ThreadedPipelineFactory { video, h264, audio }),
         shutdown.clone(),
     );
-    let sessions = Sessions::spawn();
+    let sessions = Sessions::spawn(config.http.max_sessions_per_minute);
     let peer = PeerSettings {
         ice_servers: config
             .webrtc
@@ -187,9 +187,9 @@ pub async fn run(
     let address = listener.local_addr().map_err(AppError::Serve)?;
     announce_access(&auth, new_token.as_deref(), address, &config.auth.token_file);
     ready(address);
-    let served = axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served =
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
     // Whatever ended the server, make sure everything else ends too.
     shutdown.cancel();
     let deadline = tokio::time::Instant::now() + SESSION_CLOSE_GRACE;

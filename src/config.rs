@@ -32,17 +32,29 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Viewer sessions allowed at once; more get 503 with Retry-After.
     pub max_viewers: u32,
+    /// New sessions one client address may create a minute; faster gets 429.
+    pub max_sessions_per_minute: u32,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([0, 0, 0, 0], 8080)), max_viewers: 10 }
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            max_viewers: 10,
+            max_sessions_per_minute: 30,
+        }
     }
 }
 
 impl HttpConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        check_range("http.max_viewers", self.max_viewers.into(), 1..=1000, false)
+        check_range("http.max_viewers", self.max_viewers.into(), 1..=1000, false)?;
+        check_range(
+            "http.max_sessions_per_minute",
+            self.max_sessions_per_minute.into(),
+            1..=6000,
+            false,
+        )
     }
 }
 
@@ -613,6 +625,10 @@ mod tests {
             ),
             ("[video]\nsource = \"usb\"\n", &["config line 2: video.source:", "`v4l2` or `test`"]),
             (
+                "[http]\nmax_sessions_per_minute = 0\n",
+                &["config line 2: http.max_sessions_per_minute = 0 must be between 1 and 6000"],
+            ),
+            (
                 "[http]\nmax_viewers = 0\n",
                 &["config line 2: http.max_viewers = 0 must be between 1 and 1000"],
             ),
@@ -742,6 +758,7 @@ mod tests {
         let text = r#"
             http.listen = "[::1]:9000"
             http.max_viewers = 3
+            http.max_sessions_per_minute = 5
 
             [video]
             source = "test"
@@ -779,7 +796,11 @@ mod tests {
             viewer_queue_frames = 2
         "#;
         let expected = Config {
-            http: HttpConfig { listen: "[::1]:9000".parse().unwrap(), max_viewers: 3 },
+            http: HttpConfig {
+                listen: "[::1]:9000".parse().unwrap(),
+                max_viewers: 3,
+                max_sessions_per_minute: 5,
+            },
             video: VideoConfig {
                 source: VideoSourceKind::Test,
                 device: "/dev/video2".to_owned(),

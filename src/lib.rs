@@ -11,5 +11,6 @@ pub mod hub;
 pub mod media;
 pub mod peer;
 pub mod pipeline;
+pub mod ratelimit;
 pub mod sessions;
 pub mod source;

@@ -4,7 +4,10 @@
 
 use crate::auth::Principal;
 use crate::peer::SessionHandle;
+use crate::ratelimit::SessionRateLimit;
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// A live session as the WHEP resource sees it.
@@ -17,8 +20,17 @@ pub struct SessionEntry {
     pub owner: Principal,
 }
 
+/// Why a new session was not given a place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The session limit is reached.
+    Full,
+    /// This client created sessions too fast; it may try again after this long.
+    TooFast(Duration),
+}
+
 enum Message {
-    Reserve(usize, oneshot::Sender<bool>),
+    Reserve { limit: usize, client: IpAddr, reply: oneshot::Sender<Result<(), Refusal>> },
     Release,
     Insert(String, SessionEntry),
     Get(String, oneshot::Sender<Option<SessionEntry>>),
@@ -55,21 +67,27 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn spawn() -> Self {
+    /// `per_minute`: how many sessions one client address may create a minute.
+    pub fn spawn(per_minute: u32) -> Self {
         let (messages, mut inbox) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let mut sessions: HashMap<String, SessionEntry> = HashMap::new();
+            let mut rate = SessionRateLimit::new(per_minute);
             // Places promised to sessions still being set up: counting them keeps the limit
             // exact when many offers arrive at once.
             let mut reserved = 0usize;
             while let Some(message) = inbox.recv().await {
                 match message {
-                    Message::Reserve(limit, reply) => {
-                        let granted = sessions.len() + reserved < limit;
-                        if granted {
+                    Message::Reserve { limit, client, reply } => {
+                        let verdict = if sessions.len() + reserved >= limit {
+                            Err(Refusal::Full)
+                        } else {
+                            rate.allow(client, Instant::now()).map_err(Refusal::TooFast)
+                        };
+                        if verdict.is_ok() {
                             reserved += 1;
                         }
-                        if reply.send(granted).is_err() && granted {
+                        if reply.send(verdict).is_err() && verdict.is_ok() {
                             reserved -= 1;
                         }
                     }
@@ -93,11 +111,14 @@ impl Sessions {
         Self { messages }
     }
 
-    /// Holds a place for a new session if fewer than `limit` exist or are being set up.
-    pub async fn reserve(&self, limit: usize) -> Option<Reservation> {
+    /// Holds a place for a new session from `client` if fewer than `limit` exist or are being
+    /// set up and the client is within its rate.
+    pub async fn reserve(&self, limit: usize, client: IpAddr) -> Result<Reservation, Refusal> {
         let (reply, answer) = oneshot::channel();
-        self.messages.send(Message::Reserve(limit, reply)).ok()?;
-        answer.await.unwrap_or(false).then(|| Reservation { sessions: self.clone(), used: false })
+        // A registry that is gone (shutdown) has no places left.
+        self.messages.send(Message::Reserve { limit, client, reply }).map_err(|_| Refusal::Full)?;
+        answer.await.map_err(|_| Refusal::Full)??;
+        Ok(Reservation { sessions: self.clone(), used: false })
     }
 
     pub async fn get(&self, id: &str) -> Option<SessionEntry> {

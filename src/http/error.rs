@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// Seconds a refused viewer should wait: long enough for a page reload elsewhere to finish.
-const RETRY_AFTER_SECONDS: &str = "10";
+const RETRY_AFTER_SECONDS: u64 = 10;
 
 /// Everything an API request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,9 @@ pub enum ApiError {
     /// As many viewers as `http.max_viewers` allows are already watching.
     #[error("too many viewers (at most {0}); try again later")]
     TooManyViewers(u32),
+    /// This client creates sessions faster than `http.max_sessions_per_minute`.
+    #[error("too many new sessions from this address; retry in {0} s")]
+    TooFast(u64),
     /// Session creation or update failed.
     #[error(transparent)]
     Peer(#[from] PeerError),
@@ -47,6 +50,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::TooManyViewers(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooFast(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound | ApiError::Peer(PeerError::Ended) => StatusCode::NOT_FOUND,
@@ -71,11 +75,13 @@ impl IntoResponse for ApiError {
         let mut response =
             (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{self}\n"))
                 .into_response();
-        if let ApiError::TooManyViewers(_) = self {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
-            );
+        let retry_after = match self {
+            ApiError::TooManyViewers(_) => Some(RETRY_AFTER_SECONDS),
+            ApiError::TooFast(seconds) => Some(seconds),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -10,13 +10,14 @@ use crate::auth::{Authenticator, Principal};
 use crate::config::IceServer;
 use crate::hub::HubHandle;
 use crate::peer::{self, PeerSettings};
-use crate::sessions::{SessionEntry, Sessions};
+use crate::sessions::{Refusal, SessionEntry, Sessions};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -136,6 +137,7 @@ fn require_content_type(headers: &HeaderMap, expected: &'static str) -> Result<(
 
 async fn create_session(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -146,11 +148,13 @@ async fn create_session(
     if offer.trim().is_empty() {
         return Err(ApiError::BadRequest("the offer is empty".into()));
     }
-    let reservation = state
-        .sessions
-        .reserve(state.max_viewers as usize)
-        .await
-        .ok_or(ApiError::TooManyViewers(state.max_viewers))?;
+    let reservation =
+        state.sessions.reserve(state.max_viewers as usize, client.ip()).await.map_err(
+            |refusal| match refusal {
+                Refusal::Full => ApiError::TooManyViewers(state.max_viewers),
+                Refusal::TooFast(wait) => ApiError::TooFast(wait.as_secs().max(1)),
+            },
+        )?;
     let id = random_token();
     let etag = format!("\"{}\"", &random_token()[..16]);
     let sessions = state.sessions.clone();

@@ -187,9 +187,11 @@ pub async fn run(
     let address = listener.local_addr().map_err(AppError::Serve)?;
     announce_access(&auth, new_token.as_deref(), address, &config.auth.token_file);
     ready(address);
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served =
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
+    let limits = http::server::ServerLimits {
+        max_connections: config.http.max_connections as usize,
+        request_timeout: Duration::from_millis(u64::from(config.http.request_timeout_ms)),
+    };
+    let served = http::server::serve(listener, http::router(state), limits, shutdown.clone()).await;
     // Whatever ended the server, make sure everything else ends too.
     shutdown.cancel();
     let deadline = tokio::time::Instant::now() + SESSION_CLOSE_GRACE;

@@ -34,6 +34,10 @@ pub struct HttpConfig {
     pub max_viewers: u32,
     /// New sessions one client address may create a minute; faster gets 429.
     pub max_sessions_per_minute: u32,
+    /// HTTP connections served at once.
+    pub max_connections: u32,
+    /// Time a client has to send a request's headers, and the daemon to answer it.
+    pub request_timeout_ms: u32,
 }
 
 impl Default for HttpConfig {
@@ -42,6 +46,8 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             max_viewers: 10,
             max_sessions_per_minute: 30,
+            max_connections: 64,
+            request_timeout_ms: 10_000,
         }
     }
 }
@@ -54,7 +60,9 @@ impl HttpConfig {
             self.max_sessions_per_minute.into(),
             1..=6000,
             false,
-        )
+        )?;
+        check_range("http.max_connections", self.max_connections.into(), 4..=10_000, false)?;
+        check_range("http.request_timeout_ms", self.request_timeout_ms.into(), 500..=120_000, false)
     }
 }
 
@@ -625,6 +633,10 @@ mod tests {
             ),
             ("[video]\nsource = \"usb\"\n", &["config line 2: video.source:", "`v4l2` or `test`"]),
             (
+                "[http]\nrequest_timeout_ms = 100\n",
+                &["config line 2: http.request_timeout_ms = 100 must be between 500 and 120000"],
+            ),
+            (
                 "[http]\nmax_sessions_per_minute = 0\n",
                 &["config line 2: http.max_sessions_per_minute = 0 must be between 1 and 6000"],
             ),
@@ -759,6 +771,8 @@ mod tests {
             http.listen = "[::1]:9000"
             http.max_viewers = 3
             http.max_sessions_per_minute = 5
+            http.max_connections = 8
+            http.request_timeout_ms = 2000
 
             [video]
             source = "test"
@@ -800,6 +814,8 @@ mod tests {
                 listen: "[::1]:9000".parse().unwrap(),
                 max_viewers: 3,
                 max_sessions_per_minute: 5,
+                max_connections: 8,
+                request_timeout_ms: 2000,
             },
             video: VideoConfig {
                 source: VideoSourceKind::Test,

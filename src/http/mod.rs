@@ -2,6 +2,7 @@
 //! and map results to responses; sessions and media live elsewhere.
 
 mod error;
+pub mod server;
 pub mod trickle;
 
 pub use error::ApiError;

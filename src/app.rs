@@ -182,6 +182,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         auth: Arc::new(auth.clone()),
         max_viewers: config.http.max_viewers,
+        cors: Arc::new(http::CorsOrigins::from_config(&config.http.cors_origins)),
     };
 
     let address = listener.local_addr().map_err(AppError::Serve)?;

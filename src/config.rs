@@ -38,6 +38,8 @@ pub struct HttpConfig {
     pub max_connections: u32,
     /// Time a client has to send a request's headers, and the daemon to answer it.
     pub request_timeout_ms: u32,
+    /// Web origins allowed to call the API from other pages; "*" for any.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -48,6 +50,7 @@ impl Default for HttpConfig {
             max_sessions_per_minute: 30,
             max_connections: 64,
             request_timeout_ms: 10_000,
+            cors_origins: vec!["*".to_owned()],
         }
     }
 }
@@ -62,7 +65,24 @@ impl HttpConfig {
             false,
         )?;
         check_range("http.max_connections", self.max_connections.into(), 4..=10_000, false)?;
-        check_range("http.request_timeout_ms", self.request_timeout_ms.into(), 500..=120_000, false)
+        check_range(
+            "http.request_timeout_ms",
+            self.request_timeout_ms.into(),
+            500..=120_000,
+            false,
+        )?;
+        for (i, origin) in self.cors_origins.iter().enumerate() {
+            let web_origin = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.trim_end_matches('/').contains(['?', '#'])
+                && origin.splitn(4, '/').nth(3).is_none_or(str::is_empty);
+            if origin != "*" && !web_origin {
+                return Err(ConfigError::invalid(
+                    format!("http.cors_origins[{i}]"),
+                    "must be \"*\" or an origin like \"https://dashboard.home:8123\" (no path)",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -633,6 +653,10 @@ mod tests {
             ),
             ("[video]\nsource = \"usb\"\n", &["config line 2: video.source:", "`v4l2` or `test`"]),
             (
+                "[http]\ncors_origins = [\"dashboard.home\"]\n",
+                &["config line 2: http.cors_origins[0] must be \"*\" or an origin"],
+            ),
+            (
                 "[http]\nrequest_timeout_ms = 100\n",
                 &["config line 2: http.request_timeout_ms = 100 must be between 500 and 120000"],
             ),
@@ -773,6 +797,7 @@ mod tests {
             http.max_sessions_per_minute = 5
             http.max_connections = 8
             http.request_timeout_ms = 2000
+            http.cors_origins = ["https://dashboard.home:8123"]
 
             [video]
             source = "test"
@@ -816,6 +841,7 @@ mod tests {
                 max_sessions_per_minute: 5,
                 max_connections: 8,
                 request_timeout_ms: 2000,
+                cors_origins: vec!["https://dashboard.home:8123".to_owned()],
             },
             video: VideoConfig {
                 source: VideoSourceKind::Test,

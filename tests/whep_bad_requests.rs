@@ -27,6 +27,19 @@ async fn bad_offers_and_unknown_sessions_are_refused_with_reasons() {
         "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n{}",
         "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\na=recvonly\r\n".repeat(300)
     );
+    let candidate_flood = CHROME.replacen(
+        "a=mid:0\r\n",
+        &format!(
+            "a=mid:0\r\n{}",
+            (0..300)
+                .map(|i| format!(
+                    "a=candidate:{i} 1 udp 2122260223 192.0.2.1 {} typ host\r\n",
+                    10000 + i
+                ))
+                .collect::<String>()
+        ),
+        1,
+    );
     let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
         ("wrong content type", "text/plain", CHROME.into(), 415, "application/sdp"),
         ("empty body", "application/sdp", vec![], 400, "empty"),
@@ -35,7 +48,20 @@ async fn bad_offers_and_unknown_sessions_are_refused_with_reasons() {
         ("VP8 only", "application/sdp", VP8_ONLY.into(), 406, "H.264"),
         // Cut before its H.264 lines: still SDP, but nothing we can send.
         ("truncated", "application/sdp", half_chrome.into(), 406, "H.264"),
-        ("hundreds of m-lines", "application/sdp", hundreds_of_mlines.into_bytes(), 406, "H.264"),
+        (
+            "hundreds of m-lines",
+            "application/sdp",
+            hundreds_of_mlines.into_bytes(),
+            400,
+            "300 media sections",
+        ),
+        (
+            "hundreds of candidates",
+            "application/sdp",
+            candidate_flood.into_bytes(),
+            400,
+            "300 ICE candidates",
+        ),
         ("huge", "application/sdp", huge.into_bytes(), 413, ""),
     ];
     for (name, content_type, body, status, reason) in cases {

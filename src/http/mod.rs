@@ -41,6 +41,7 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     pub auth: Arc<Authenticator>,
     pub max_viewers: u32,
+    pub cors: Arc<CorsOrigins>,
 }
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
@@ -58,20 +59,61 @@ pub fn router(state: AppState) -> Router {
             axum::routing::patch(patch_session).delete(delete_session).options(session_options),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(allow_any_origin))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors))
         .with_state(state)
 }
 
-/// Pages served from elsewhere (a home dashboard, a WHEP player) may call the API. Our own OPTIONS
-/// handlers answer preflights, because WHEP also uses OPTIONS for discovery (Accept-Post, ICE
-/// servers), which a generic CORS layer would swallow.
-async fn allow_any_origin(mut response: Response) -> Response {
+/// Which web pages, besides our own, may call the API from a browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    Any,
+    Only(Vec<String>),
+}
+
+impl CorsOrigins {
+    pub fn from_config(origins: &[String]) -> Self {
+        if origins.iter().any(|o| o == "*") {
+            CorsOrigins::Any
+        } else {
+            CorsOrigins::Only(origins.iter().map(|o| o.trim_end_matches('/').to_owned()).collect())
+        }
+    }
+
+    /// The Access-Control-Allow-Origin value for a request from `origin`, if it is allowed.
+    fn allow(&self, origin: Option<&HeaderValue>) -> Option<HeaderValue> {
+        match self {
+            CorsOrigins::Any => Some(HeaderValue::from_static("*")),
+            CorsOrigins::Only(list) => {
+                let origin = origin?;
+                let text = origin.to_str().ok()?;
+                list.iter()
+                    .any(|allowed| allowed.eq_ignore_ascii_case(text))
+                    .then(|| origin.clone())
+            }
+        }
+    }
+}
+
+/// Pages served from elsewhere (a home dashboard, a WHEP player) may call the API when
+/// `http.cors_origins` allows them; credentials are still required. Our own OPTIONS handlers
+/// answer preflights, because WHEP also uses OPTIONS for discovery (Accept-Post, ICE servers),
+/// which a generic CORS layer would swallow.
+async fn cors(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let allowed = state.cors.allow(request.headers().get(header::ORIGIN));
+    let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Location, Link, ETag, Accept-Post, Accept-Patch"),
-    );
+    if let Some(allowed) = allowed {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Location, Link, ETag, Accept-Post, Accept-Patch"),
+        );
+    }
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
     response
 }
 

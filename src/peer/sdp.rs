@@ -138,12 +138,23 @@ pub struct AudioChoice {
     pub mid: String,
 }
 
+/// A WHEP viewer offers audio and video; talkback or a data channel would add one or two more.
+pub const MAX_MEDIA_SECTIONS: usize = 8;
+/// Browsers gather a handful of candidates per interface; hundreds mean abuse.
+pub const MAX_CANDIDATES: usize = 64;
+
 /// Why an offer cannot be answered. `Display` is short enough to be an HTTP error body.
 #[derive(Debug, thiserror::Error)]
 pub enum SdpError {
     /// The text is not SDP the parser accepts (or is empty).
     #[error("offer is not valid SDP: {0}")]
     Invalid(String),
+    /// More media sections than a WHEP viewer needs; each would cost a transceiver.
+    #[error("offer has {0} media sections; at most {MAX_MEDIA_SECTIONS} are accepted")]
+    TooManySections(usize),
+    /// More ICE candidates than any browser gathers; each would cost connectivity checks.
+    #[error("offer has {0} ICE candidates; at most {MAX_CANDIDATES} are accepted")]
+    TooManyCandidates(usize),
     /// No video section, or only rejected (port 0) ones.
     #[error("offer has no video m-line")]
     NoVideo,
@@ -180,7 +191,13 @@ impl SdpError {
     /// True when the offer is well-formed but asks for something we cannot send (answer
     /// 406/488-like); false when the offer itself is malformed (answer 400).
     pub fn is_unsupported_media(&self) -> bool {
-        !matches!(self, Self::Invalid(_) | Self::MissingMid { .. })
+        !matches!(
+            self,
+            Self::Invalid(_)
+                | Self::MissingMid { .. }
+                | Self::TooManySections(_)
+                | Self::TooManyCandidates(_)
+        )
     }
 }
 
@@ -194,6 +211,18 @@ impl SdpError {
 /// such audio section offering it.
 pub fn choose_codecs(offer_sdp: &str, ours: &ProfileLevelId) -> Result<OfferChoice, SdpError> {
     let desc = parse(offer_sdp)?;
+    if desc.media_descriptions.len() > MAX_MEDIA_SECTIONS {
+        return Err(SdpError::TooManySections(desc.media_descriptions.len()));
+    }
+    let candidates = desc
+        .media_descriptions
+        .iter()
+        .flat_map(|m| m.attributes.iter())
+        .filter(|a| a.key == "candidate")
+        .count();
+    if candidates > MAX_CANDIDATES {
+        return Err(SdpError::TooManyCandidates(candidates));
+    }
     let session_direction = direction_of(&desc.attributes);
     let live = |kind: &'static str| {
         desc.media_descriptions
@@ -796,7 +825,7 @@ mod tests {
             "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:last\r\na=recvonly\r\n\
              a=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\n",
         );
-        assert_eq!(choose_codecs(&offer, &OURS).unwrap(), choice(96, "last", None));
+        assert!(matches!(choose_codecs(&offer, &OURS), Err(SdpError::TooManySections(300))));
 
         let mut formats = String::new();
         let mut attributes = String::new();

@@ -14,11 +14,11 @@ cargo fmt --all -- --check
 stage "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
+stage "fuzz: every target for 30 s (scripts/fuzz.sh)"
+scripts/fuzz.sh 30
+
 stage "cargo test --all-targets"
 cargo test --all-targets
 
-# ---- EXTRA STAGES -------------------------------------------------------------------------------
-# Add further stages here (browser end-to-end via tests/browser/viewer.mjs, fuzz smoke runs, VM
-# tests), each announced with `stage "..."` and failing the run on error (set -e). Keep a test
-# runner's summary as the last thing printed: CI reads the closing lines to count tests.
-# ---- END EXTRA STAGES ---------------------------------------------------------------------------
+# New stages (VM tests, cross builds…) go above `cargo test`, each announced with `stage`, so that
+# cargo's test summary stays the last thing printed: CI reads the closing lines to count tests.

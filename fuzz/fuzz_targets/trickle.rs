@@ -1,0 +1,11 @@
+//! Untrusted WHEP PATCH bodies (trickle-ice-sdpfrag): parsing never panics or over-collects.
+#![no_main]
+
+use camrtc::http::trickle::{MAX_CANDIDATES, parse_sdpfrag};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(candidates) = parse_sdpfrag(data) {
+        assert!(candidates.len() <= MAX_CANDIDATES);
+    }
+});

@@ -30,11 +30,16 @@ pub enum Refusal {
 }
 
 enum Message {
-    Reserve { limit: usize, client: IpAddr, reply: oneshot::Sender<Result<(), Refusal>> },
+    Reserve {
+        limit: usize,
+        client: IpAddr,
+        reply: oneshot::Sender<Result<(), Refusal>>,
+    },
     Release,
     Insert(String, SessionEntry),
     Get(String, oneshot::Sender<Option<SessionEntry>>),
-    Remove(String, oneshot::Sender<Option<SessionEntry>>),
+    /// Removes the session; with an owner, only if it belongs to them.
+    Remove(String, Option<Principal>, oneshot::Sender<Option<SessionEntry>>),
     Count(oneshot::Sender<usize>),
 }
 
@@ -99,8 +104,11 @@ impl Sessions {
                     Message::Get(id, reply) => {
                         let _ = reply.send(sessions.get(&id).cloned());
                     }
-                    Message::Remove(id, reply) => {
-                        let _ = reply.send(sessions.remove(&id));
+                    Message::Remove(id, owner, reply) => {
+                        let owned = sessions.get(&id).is_some_and(|entry| {
+                            owner.is_none_or(|principal| entry.owner == principal)
+                        });
+                        let _ = reply.send(if owned { sessions.remove(&id) } else { None });
                     }
                     Message::Count(reply) => {
                         let _ = reply.send(sessions.len());
@@ -133,9 +141,20 @@ impl Sessions {
         self.get(id).await.filter(|entry| entry.owner == principal)
     }
 
+    /// Forgets a session that has ended.
     pub async fn remove(&self, id: &str) -> Option<SessionEntry> {
+        self.remove_as(id, None).await
+    }
+
+    /// Removes the session if it belongs to `principal`, in one step so that ownership cannot
+    /// change between the check and the removal.
+    pub async fn remove_owned(&self, id: &str, principal: Principal) -> Option<SessionEntry> {
+        self.remove_as(id, Some(principal)).await
+    }
+
+    async fn remove_as(&self, id: &str, owner: Option<Principal>) -> Option<SessionEntry> {
         let (reply, answer) = oneshot::channel();
-        self.messages.send(Message::Remove(id.to_owned(), reply)).ok()?;
+        self.messages.send(Message::Remove(id.to_owned(), owner, reply)).ok()?;
         answer.await.ok().flatten()
     }
 

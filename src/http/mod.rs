@@ -255,8 +255,7 @@ async fn delete_session(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let principal = authorize(&state, &headers)?;
-    state.sessions.get_owned(&id, principal).await.ok_or(ApiError::NotFound)?;
-    let entry = state.sessions.remove(&id).await.ok_or(ApiError::NotFound)?;
+    let entry = state.sessions.remove_owned(&id, principal).await.ok_or(ApiError::NotFound)?;
     entry.handle.close().await;
     Ok(StatusCode::OK)
 }

@@ -127,6 +127,7 @@ pub async fn run(
     let video = video_opener(&config)?;
     let audio = audio_opener(&config)?;
     let has_audio = audio.is_some();
+    let wedge_video_after = crate::systemd::test_wedge_from_env().map_err(AppError::Unsupported)?;
     let h264 = h264_settings(&config);
 
     // Learn the real profile-level-id before the first viewer asks (the codec call blocks).
@@ -153,7 +154,7 @@ pub async fn run(
             idle_stop: Duration::from_millis(u64::from(config.pipeline.idle_stop_ms)),
             viewer_queue_frames: config.pipeline.viewer_queue_frames,
         },
-        Box::new(ThreadedPipelineFactory { video, h264, audio }),
+        Box::new(ThreadedPipelineFactory { video, h264, audio, wedge_video_after }),
         shutdown.clone(),
     );
     let sessions = Sessions::spawn(config.http.max_sessions_per_minute);
@@ -188,13 +189,32 @@ pub async fn run(
     let address = listener.local_addr().map_err(AppError::Serve)?;
     announce_access(&auth, new_token.as_deref(), address, &config.auth.token_file);
     ready(address);
+    let (alive_checks, alive) = tokio::sync::mpsc::channel(1);
+    let notifier = crate::systemd::Notifier::from_env();
+    if let Some(notifier) = notifier {
+        // The listener is bound and everything the config names has been checked; connections
+        // already queue in the backlog, so systemd may consider us up.
+        notifier.ready();
+        let watched = crate::systemd::Watched {
+            hub: state.hub.clone(),
+            sessions: sessions.clone(),
+            http: alive_checks,
+        };
+        tokio::spawn(crate::systemd::supervise(notifier, watched, shutdown.clone()));
+    } else {
+        drop(alive_checks);
+    }
     let limits = http::server::ServerLimits {
         max_connections: config.http.max_connections as usize,
         request_timeout: Duration::from_millis(u64::from(config.http.request_timeout_ms)),
     };
-    let served = http::server::serve(listener, http::router(state), limits, shutdown.clone()).await;
+    let served =
+        http::server::serve(listener, http::router(state), limits, alive, shutdown.clone()).await;
     // Whatever ended the server, make sure everything else ends too.
     shutdown.cancel();
+    if let Some(notifier) = notifier {
+        notifier.stopping();
+    }
     let deadline = tokio::time::Instant::now() + SESSION_CLOSE_GRACE;
     while sessions.count().await > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

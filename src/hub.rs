@@ -143,6 +143,11 @@ pub struct HubStatus {
     pub gop_replays: u64,
     pub dropped_frames: u64,
     pub pipeline_overflow: u64,
+    /// When the running pipeline last showed progress: its start, then every video frame (and
+    /// audio chunk, once audio has flowed). A capture thread stuck in a driver call stops moving
+    /// it; the systemd watchdog reads it. `None` while no pipeline runs.
+    #[serde(skip)]
+    pub pipeline_progress: Option<Instant>,
 }
 
 enum Command {
@@ -386,6 +391,8 @@ pub fn spawn(
         restart_backoff: RESTART_BACKOFF_FIRST,
         status: HubStatus::default(),
         commands: commands.clone(),
+        video_progress: None,
+        audio_progress: None,
     };
     let task = tokio::spawn(hub.run(command_rx, events, shutdown));
     (HubHandle { commands }, task)
@@ -408,6 +415,9 @@ struct Hub {
     restart_backoff: Duration,
     status: HubStatus,
     commands: mpsc::UnboundedSender<Command>,
+    /// Progress of the running pipeline's tracks; audio stays `None` until its first chunk.
+    video_progress: Option<Instant>,
+    audio_progress: Option<Instant>,
 }
 
 impl Hub {
@@ -506,6 +516,10 @@ impl Hub {
                 status.active_viewers = self.viewers.values().filter(|v| v.active).count();
                 status.pipeline_running = self.pipeline.is_some();
                 status.pipeline_overflow = self.overflow.load(Ordering::Relaxed);
+                status.pipeline_progress = self
+                    .pipeline
+                    .as_ref()
+                    .and([self.video_progress, self.audio_progress].into_iter().flatten().min());
                 let _ = reply.send(status);
             }
         }
@@ -515,6 +529,7 @@ impl Hub {
         match event {
             PipelineEvent::Video(frame) => {
                 self.status.video_frames += 1;
+                self.video_progress = Some(now);
                 if frame.keyframe {
                     self.status.keyframes += 1;
                     self.gate.keyframe_produced(Instant::from_std(frame.captured.instant));
@@ -540,6 +555,7 @@ impl Hub {
             }
             PipelineEvent::Audio(frame) => {
                 self.status.audio_frames += 1;
+                self.audio_progress = Some(now);
                 let frame = Arc::new(frame);
                 let mut gone = Vec::new();
                 for (&id, viewer) in self.viewers.iter_mut().filter(|(_, v)| v.active) {
@@ -612,6 +628,9 @@ impl Hub {
     fn start_pipeline(&mut self, now: Instant) {
         self.generation += 1;
         self.recent_gop = RecentGop::default();
+        // A fresh pipeline gets the stall limit to deliver its first frame.
+        self.video_progress = Some(now);
+        self.audio_progress = None;
         let sink = FrameSink {
             generation: self.generation,
             tx: self.events_tx.clone(),

@@ -14,3 +14,4 @@ pub mod pipeline;
 pub mod ratelimit;
 pub mod sessions;
 pub mod source;
+pub mod systemd;

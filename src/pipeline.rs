@@ -23,6 +23,9 @@ pub struct ThreadedPipelineFactory {
     pub video: VideoOpener,
     pub h264: H264Settings,
     pub audio: Option<(AudioOpener, u32)>,
+    /// Test-only: the video thread hangs after this many frames, as if stuck in a driver call
+    /// (see `systemd::TEST_WEDGE_ENV`).
+    pub wedge_video_after: Option<u64>,
 }
 
 enum VideoCommand {
@@ -53,9 +56,13 @@ impl PipelineFactory for ThreadedPipelineFactory {
 
         let (video_commands, commands) = mpsc::channel();
         let frame_duration = Duration::from_secs(1) / self.h264.fps.max(1);
+        let wedge_after = self.wedge_video_after;
         spawn_named("camrtc-video", {
             let (stop, sink) = (stop.clone(), sink.clone());
-            move || run_video(video_source, encoder, frame_duration, commands, &stop, &sink)
+            move || {
+                let video = VideoLoop { duration: frame_duration, commands, wedge_after };
+                run_video(video_source, encoder, video, &stop, &sink)
+            }
         })?;
         if let Some((source, encoder)) = audio {
             let stop = stop.clone();
@@ -84,15 +91,29 @@ impl Pipeline for ThreadedPipeline {
     }
 }
 
+struct VideoLoop {
+    duration: Duration,
+    commands: mpsc::Receiver<VideoCommand>,
+    wedge_after: Option<u64>,
+}
+
 fn run_video(
     mut source: Box<dyn VideoSource>,
     mut encoder: H264Encoder,
-    duration: Duration,
-    commands: mpsc::Receiver<VideoCommand>,
+    video: VideoLoop,
     stop: &AtomicBool,
     sink: &FrameSink,
 ) {
+    let VideoLoop { duration, commands, wedge_after } = video;
+    let mut frames: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
+        if wedge_after.is_some_and(|after| frames >= after) {
+            // The test wedge: produce nothing, like a thread stuck in an ioctl, but still end
+            // when told so the test process can exit.
+            thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        frames += 1;
         let frame = match source.next_frame() {
             Ok(frame) => frame,
             Err(error) => {

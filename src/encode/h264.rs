@@ -1,10 +1,9 @@
-//! H.264 through openh264 (built from its bundled source): Constrained Baseline, real-time
+//! H.264 through openh264 (bundled source or Cisco's library: see `openh264_library`): Constrained Baseline, real-time
 //! camera tuning, bitrate rate control, SPS/PPS ahead of every IDR, IDR on request.
 
 use super::{EncodeError, Encoded, RTP_PAYLOAD_MTU};
 use crate::media::RawFrame;
 use bytes::Bytes;
-use openh264::OpenH264API;
 use openh264::encoder::{
     BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile,
     RateControlMode, SpsPpsStrategy, UsageType,
@@ -58,7 +57,7 @@ pub struct H264Encoder {
 impl H264Encoder {
     pub fn new(settings: H264Settings) -> Result<Self, EncodeError> {
         let encoder =
-            Encoder::with_api_config(OpenH264API::from_source(), settings.encoder_config())
+            Encoder::with_api_config(super::openh264_library::api()?, settings.encoder_config())
                 .map_err(|e| EncodeError::Configure { codec: CODEC, reason: e.to_string() })?;
         Ok(Self { encoder, payloader: H264Payloader::default(), annex_b: Vec::new(), settings })
     }

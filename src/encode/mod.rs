@@ -2,6 +2,7 @@
 //! never on the async runtime, because a codec call blocks for milliseconds.
 
 pub mod h264;
+pub mod openh264_library;
 pub mod opus;
 
 use bytes::Bytes;
@@ -19,6 +20,14 @@ pub enum EncodeError {
     /// The codec library failed on one frame.
     #[error("{codec} encoding failed: {reason}")]
     Encode { codec: &'static str, reason: String },
+    /// Cisco's prebuilt OpenH264 library (the `cisco-openh264` build) is missing, or is not one of
+    /// Cisco's published builds.
+    #[error(
+        "cannot load Cisco's OpenH264 library {}: {reason} (download libopenh264-2.6.0 for this \
+         architecture from Cisco and put it there, or set CAMRTC_OPENH264_LIBRARY)",
+        path.display()
+    )]
+    Library { path: std::path::PathBuf, reason: String },
     /// The encoder produced no sequence parameter set to read the profile from.
     #[error("the H.264 encoder produced no SPS")]
     NoSps,

@@ -34,11 +34,17 @@ pub struct ServerLimits {
     pub request_timeout: Duration,
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled.
+/// A liveness question for the accept loop, answered from inside it. The watchdog asks this way
+/// rather than over TCP: a probe connection would be refused while a flood fills
+/// `max_connections`, turning a flood into restarts.
+pub type AliveCheck = tokio::sync::oneshot::Sender<()>;
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, answering `alive` checks.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ServerLimits,
+    mut alive: tokio::sync::mpsc::Receiver<AliveCheck>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -51,6 +57,10 @@ pub async fn serve(
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
+            Some(check) = alive.recv() => {
+                let _ = check.send(());
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {

@@ -285,3 +285,27 @@ async fn frames_from_a_stopped_pipeline_are_ignored() {
     settle(&hub).await;
     assert!(viewer.video.try_recv().is_ok());
 }
+
+#[tokio::test(start_paused = true)]
+async fn pipeline_progress_follows_the_slowest_track_and_only_while_running() {
+    let (hub, probe, _shutdown) = start(8);
+    assert_eq!(settle(&hub).await.pipeline_progress, None, "idle: nothing to watch");
+
+    let viewer = hub.join(true).await.expect("joins");
+    let started = Instant::now();
+    assert_eq!(settle(&hub).await.pipeline_progress, Some(started), "a start counts as progress");
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    probe.video(true);
+    assert_eq!(settle(&hub).await.pipeline_progress, Some(started + Duration::from_secs(1)));
+
+    // Once audio has flowed, a stalled audio thread holds progress back as well.
+    probe.push(PipelineEvent::Audio(frame(true)));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    probe.video(false);
+    assert_eq!(settle(&hub).await.pipeline_progress, Some(started + Duration::from_secs(1)));
+
+    drop(viewer);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(settle(&hub).await.pipeline_progress, None, "stopped on demand");
+}

@@ -48,19 +48,17 @@ pub async fn wait_idle(base: &str, limit: Duration) -> Duration {
     }
 }
 
+/// A loopback port nobody uses: bind, read it, release it for the daemon.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// The soak tests' daemon: test sources, no auth, generous limits, quick idle stop.
 pub async fn start_daemon() -> DaemonProcess {
-    // A free port: bind, read it, release it for the daemon.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let dir = std::env::temp_dir().join(format!("camrtc-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let config = dir.join("camrtc.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let port = free_port();
+    let daemon = spawn_run(
+        "soak",
+        &format!(
             "[http]\nlisten = \"127.0.0.1:{port}\"\nmax_viewers = 50\nmax_sessions_per_minute = 6000\n\
              [video]\nsource = \"test\"\nwidth = 320\nheight = 240\n\
              [audio]\nsource = \"test\"\n\
@@ -68,22 +66,37 @@ pub async fn start_daemon() -> DaemonProcess {
              [auth]\nmode = \"none\"\n\
              [pipeline]\nidle_stop_ms = 200\n"
         ),
-    )
-    .expect("write config");
-    let child = Command::new(env!("CARGO_BIN_EXE_camrtc"))
+        port,
+        Command::new(env!("CARGO_BIN_EXE_camrtc")),
+    );
+    wait_listening(&daemon, Duration::from_secs(10)).await;
+    daemon
+}
+
+/// Runs `program run --config <config written to a temp file>`; `program` carries any extra
+/// environment (and may be an emulator with the binary as its first argument).
+pub fn spawn_run(name: &str, config: &str, port: u16, mut program: Command) -> DaemonProcess {
+    let dir = std::env::temp_dir().join(format!("camrtc-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("camrtc.toml");
+    std::fs::write(&path, config).expect("write config");
+    let child = program
         .env("MALLOC_ARENA_MAX", "2")
         .arg("run")
         .arg("--config")
-        .arg(&config)
+        .arg(&path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("daemon starts");
-    let daemon = DaemonProcess { child, base: format!("http://127.0.0.1:{port}") };
+    DaemonProcess { child, base: format!("http://127.0.0.1:{port}") }
+}
+
+/// Waits until the daemon answers HTTP (any status: /healthz may want a token).
+pub async fn wait_listening(daemon: &DaemonProcess, limit: Duration) {
     let started = Instant::now();
     while reqwest::get(format!("{}/healthz", daemon.base)).await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "daemon did not start");
+        assert!(started.elapsed() < limit, "daemon did not start within {limit:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    daemon
 }

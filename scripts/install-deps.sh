@@ -2,8 +2,9 @@
 # Install what camrtc needs from Debian's packages, and nothing that is already there.
 #
 #   scripts/install-deps.sh          build dependencies (C toolchain for openh264/opus, ALSA headers)
-#   scripts/install-deps.sh --test   also Chromium, Node.js, npm, systemd (systemd-analyze) and
-#                                    the browser harness's npm packages (tests/browser/node_modules)
+#   scripts/install-deps.sh --test   also Chromium, Node.js, npm, systemd (systemd-analyze), the
+#                                    VM harness (qemu, Debian kernel, busybox, v4l-utils, alsa-utils)
+#                                    and the browser harness's npm packages (tests/browser/node_modules)
 #
 # Idempotent: apt-get runs only when a package is missing, npm only when node_modules is missing or
 # package-lock.json changed since the last install. Runs as root, or through sudo otherwise.
@@ -15,7 +16,7 @@ with_test=0
 for arg in "$@"; do
   case $arg in
     --test) with_test=1 ;;
-    -h | --help) sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h | --help) sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "install-deps: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -23,6 +24,9 @@ done
 packages=(build-essential cmake nasm pkg-config libasound2-dev clang)
 if ((with_test)); then
   packages+=(chromium nodejs npm systemd)
+  # The real-driver VM tests (tests/vm/): a TCG guest running Debian's kernel with vivid and
+  # snd-aloop, and the tools that drive those drivers from inside it.
+  packages+=(qemu-system-x86 linux-image-amd64 busybox-static v4l-utils alsa-utils)
 fi
 
 # Installed means dpkg says so. Node.js and npm also count when their commands exist: the machine's

@@ -10,8 +10,10 @@ use crate::http::{self, AppState};
 use crate::hub::{self, HubSettings};
 use crate::peer::PeerSettings;
 use crate::peer::sdp::ProfileLevelId;
-use crate::pipeline::{AudioOpener, ThreadedPipelineFactory, VideoOpener};
+use crate::pipeline::{AudioOpener, AudioSettings, ThreadedPipelineFactory, VideoOpener};
 use crate::sessions::Sessions;
+use crate::source::alsa::AlsaSource;
+use crate::source::health::health_channel;
 use crate::source::test_audio::TestToneSource;
 use crate::source::test_video::TestVideoSource;
 use crate::source::{AudioSource, VideoSource};
@@ -62,21 +64,19 @@ fn video_opener(config: &Config) -> Result<VideoOpener, AppError> {
     }
 }
 
-fn audio_opener(config: &Config) -> Result<Option<(AudioOpener, u32)>, AppError> {
+fn audio_opener(config: &Config) -> Option<AudioOpener> {
     let audio = config.audio.clone();
     match audio.source {
-        AudioSourceKind::None => Ok(None),
+        AudioSourceKind::None => None,
         AudioSourceKind::Test => {
             let tone = audio.test_tone_hz;
-            let open: AudioOpener =
-                Box::new(move || Ok(Box::new(TestToneSource::new(tone)) as Box<dyn AudioSource>));
-            Ok(Some((open, audio.bitrate_kbps)))
+            Some(Arc::new(move || Ok(Box::new(TestToneSource::new(tone)) as Box<dyn AudioSource>)))
         }
-        AudioSourceKind::Alsa => Err(AppError::Unsupported(
-            "audio.source = \"alsa\": microphone capture is not part of this build yet; \
-             set audio.source = \"test\" or \"none\""
-                .into(),
-        )),
+        // Opened when the pipeline starts, and reopened by the audio supervisor: a microphone
+        // that is missing now may be plugged in later.
+        AudioSourceKind::Alsa => Some(Arc::new(move || {
+            Ok(Box::new(AlsaSource::open(&audio.device)?) as Box<dyn AudioSource>)
+        })),
     }
 }
 
@@ -125,7 +125,12 @@ pub async fn run(
     crate::peer::rtp::media_epoch();
     let crate::auth::Loaded { authenticator: auth, new_token } = Authenticator::load(&config.auth)?;
     let video = video_opener(&config)?;
-    let audio = audio_opener(&config)?;
+    let (audio_health, audio_health_watch) = health_channel();
+    let audio = audio_opener(&config).map(|open| AudioSettings {
+        open,
+        bitrate_kbps: config.audio.bitrate_kbps,
+        health: audio_health,
+    });
     let has_audio = audio.is_some();
     let wedge_video_after = crate::systemd::test_wedge_from_env().map_err(AppError::Unsupported)?;
     let h264 = h264_settings(&config);
@@ -184,6 +189,7 @@ pub async fn run(
         auth: Arc::new(auth.clone()),
         max_viewers: config.http.max_viewers,
         cors: Arc::new(http::CorsOrigins::from_config(&config.http.cors_origins)),
+        sources: http::SourceWatches { audio: has_audio.then_some(audio_health_watch) },
     };
 
     let address = listener.local_addr().map_err(AppError::Serve)?;

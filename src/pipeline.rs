@@ -6,7 +6,8 @@
 use crate::encode::h264::{H264Encoder, H264Settings};
 use crate::encode::opus::OpusEncoder;
 use crate::hub::{FrameSink, Pipeline, PipelineError, PipelineEvent, PipelineFactory};
-use crate::media::{AUDIO_CHUNK_SAMPLES, AUDIO_SAMPLE_RATE, EncodedFrame};
+use crate::media::EncodedFrame;
+use crate::source::health::HealthReporter;
 use crate::source::{AudioSource, SourceError, VideoSource};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,18 +15,28 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+mod audio;
+
 /// Opens a source; called on every pipeline start so an unplugged device is reopened.
 pub type VideoOpener = Box<dyn Fn() -> Result<Box<dyn VideoSource>, SourceError> + Send>;
-pub type AudioOpener = Box<dyn Fn() -> Result<Box<dyn AudioSource>, SourceError> + Send>;
+/// Shared with the audio thread, which reopens the microphone by itself when it vanishes.
+pub type AudioOpener = Arc<dyn Fn() -> Result<Box<dyn AudioSource>, SourceError> + Send + Sync>;
 
 /// Starts capture + encode threads on demand.
 pub struct ThreadedPipelineFactory {
     pub video: VideoOpener,
     pub h264: H264Settings,
-    pub audio: Option<(AudioOpener, u32)>,
+    pub audio: Option<AudioSettings>,
     /// Test-only: the video thread hangs after this many frames, as if stuck in a driver call
     /// (see `systemd::TEST_WEDGE_ENV`).
     pub wedge_video_after: Option<u64>,
+}
+
+/// The audio track: how to open the microphone, the Opus bitrate, and where its state goes.
+pub struct AudioSettings {
+    pub open: AudioOpener,
+    pub bitrate_kbps: u32,
+    pub health: HealthReporter,
 }
 
 enum VideoCommand {
@@ -44,13 +55,11 @@ impl PipelineFactory for ThreadedPipelineFactory {
         // quick compared with a frame interval.
         let video_source = (self.video)().map_err(|e| PipelineError(e.to_string()))?;
         let encoder = H264Encoder::new(self.h264).map_err(|e| PipelineError(e.to_string()))?;
-        let audio = match &self.audio {
-            Some((open, bitrate_kbps)) => {
-                let source = open().map_err(|e| PipelineError(e.to_string()))?;
-                let encoder =
-                    OpusEncoder::new(*bitrate_kbps).map_err(|e| PipelineError(e.to_string()))?;
-                Some((source, encoder))
-            }
+        // The microphone is opened on its own thread: a missing one must not hold up video.
+        let audio_encoder = match &self.audio {
+            Some(audio) => Some(
+                OpusEncoder::new(audio.bitrate_kbps).map_err(|e| PipelineError(e.to_string()))?,
+            ),
             None => None,
         };
 
@@ -64,9 +73,13 @@ impl PipelineFactory for ThreadedPipelineFactory {
                 run_video(video_source, encoder, video, &stop, &sink)
             }
         })?;
-        if let Some((source, encoder)) = audio {
+        if let (Some(audio), Some(encoder)) = (&self.audio, audio_encoder) {
+            let health = audio.health.session();
+            let open = audio.open.clone();
             let stop = stop.clone();
-            spawn_named("camrtc-audio", move || run_audio(source, encoder, &stop, &sink))?;
+            spawn_named("camrtc-audio", move || {
+                audio::run(&open, encoder, &stop, &sink, &health);
+            })?;
         }
         Ok(Box::new(ThreadedPipeline { stop, video_commands }))
     }
@@ -138,41 +151,6 @@ fn run_video(
                 }
             }
             Ok(None) => {}
-            Err(error) => {
-                sink.send(PipelineEvent::Failed(PipelineError(error.to_string())));
-                return;
-            }
-        }
-    }
-}
-
-fn run_audio(
-    mut source: Box<dyn AudioSource>,
-    mut encoder: OpusEncoder,
-    stop: &AtomicBool,
-    sink: &FrameSink,
-) {
-    let duration = Duration::from_secs(AUDIO_CHUNK_SAMPLES as u64) / AUDIO_SAMPLE_RATE;
-    while !stop.load(Ordering::Relaxed) {
-        let chunk = match source.next_chunk() {
-            Ok(chunk) => chunk,
-            Err(error) => {
-                sink.send(PipelineEvent::Failed(PipelineError(format!("audio: {error}"))));
-                return;
-            }
-        };
-        match encoder.encode(&chunk) {
-            Ok(encoded) => {
-                let event = PipelineEvent::Audio(EncodedFrame {
-                    payloads: encoded.payloads.into(),
-                    captured: chunk.captured,
-                    keyframe: true,
-                    duration,
-                });
-                if !sink.send(event) {
-                    return;
-                }
-            }
             Err(error) => {
                 sink.send(PipelineEvent::Failed(PipelineError(error.to_string())));
                 return;

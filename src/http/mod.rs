@@ -12,6 +12,7 @@ use crate::config::IceServer;
 use crate::hub::HubHandle;
 use crate::peer::{self, PeerSettings};
 use crate::sessions::{Refusal, SessionEntry, Sessions};
+use crate::source::health::{HealthWatch, SourceHealth};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -42,6 +43,14 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub max_viewers: u32,
     pub cors: Arc<CorsOrigins>,
+    pub sources: SourceWatches,
+}
+
+/// The latest state of each source, published by the threads that supervise them.
+#[derive(Clone)]
+pub struct SourceWatches {
+    /// None when the config has no audio track.
+    pub audio: Option<HealthWatch>,
 }
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
@@ -145,6 +154,9 @@ struct Health {
     sessions: usize,
     #[serde(flatten)]
     hub: crate::hub::HubStatus,
+    /// Absent without an audio track.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audio: Option<SourceHealth>,
 }
 
 async fn healthz(
@@ -153,8 +165,11 @@ async fn healthz(
 ) -> Result<Json<Health>, ApiError> {
     authorize(&state, &headers)?;
     let hub = state.hub.status().await?;
-    let status = if hub.last_pipeline_error.is_some() { "degraded" } else { "ok" };
-    Ok(Json(Health { status, sessions: state.sessions.count().await, hub }))
+    let audio = state.sources.audio.as_ref().map(|a| a.borrow().clone());
+    let failing = |h: &SourceHealth| h.error.is_some();
+    let degraded = hub.last_pipeline_error.is_some() || audio.as_ref().is_some_and(failing);
+    let status = if degraded { "degraded" } else { "ok" };
+    Ok(Json(Health { status, sessions: state.sessions.count().await, hub, audio }))
 }
 
 /// Preflight and WHEP discovery: which body type POST takes, and the ICE servers (so a page can

@@ -1,5 +1,9 @@
 //! Media sources. Each runs on a dedicated thread and blocks until its next frame or chunk is due.
 
+pub mod alsa;
+pub mod clock;
+pub mod health;
+pub mod supervisor;
 pub mod test_audio;
 pub mod test_video;
 pub mod timecode;

@@ -2,9 +2,11 @@
 //! webrtc crate that receives, depacketises and decodes what a browser would.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod alsa;
 pub mod browser;
 pub mod notify;
 pub mod process;
+pub mod vm;
 pub mod whep_client;
 
 use camrtc::config::Config;

@@ -1,0 +1,246 @@
+//! Keeps a source alive: a device missing at start, unplugged or failing is reopened with
+//! backoff (first retry within 0.5 s, then doubling to 5 s), on the source's own thread, while
+//! the rest of the pipeline and every viewer carry on. State changes go to `/healthz` and to the
+//! log once each, never per retry.
+
+use super::SourceError;
+use super::health::{HealthSession, SourceHealth};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Exponential backoff between reopen attempts.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    first: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    /// First retry 0.5 s after a failure; the wait doubles up to 5 s.
+    pub fn for_devices() -> Self {
+        Self::new(Duration::from_millis(500), Duration::from_secs(5))
+    }
+
+    pub fn new(first: Duration, max: Duration) -> Self {
+        Self { first, max, next: first }
+    }
+
+    /// How long to wait before the next attempt; each call doubles the following wait.
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(self.max);
+        delay
+    }
+
+    /// The source worked again: the next failure earns a quick retry.
+    pub fn reset(&mut self) {
+        self.next = self.first;
+    }
+}
+
+/// How a supervised run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// `stop` was set.
+    Stopped,
+    /// The consumer refused a frame (the pipeline is gone or broke): nothing left to capture for.
+    ConsumerGone,
+}
+
+/// A source the supervisor pulls items from; `what` in [`supervise`] names it in log lines.
+pub trait Supervised {
+    type Item;
+    fn next(&mut self) -> Result<Self::Item, SourceError>;
+}
+
+impl<T: super::AudioSource + ?Sized> Supervised for Box<T> {
+    type Item = crate::media::PcmChunk;
+    fn next(&mut self) -> Result<Self::Item, SourceError> {
+        self.next_chunk()
+    }
+}
+
+/// Opens the source with `open`, hands every item to `consume` until it returns false, and
+/// reopens with `backoff` whenever opening or reading fails, until `stop` is set.
+pub fn supervise<S: Supervised>(
+    what: &str,
+    open: &dyn Fn() -> Result<S, SourceError>,
+    mut consume: impl FnMut(S::Item) -> bool,
+    mut backoff: Backoff,
+    stop: &AtomicBool,
+    health: &HealthSession,
+) -> Ended {
+    // The last failure logged, so a device that stays missing is reported once.
+    let mut failing: Option<String> = None;
+    let ended = 'outer: loop {
+        if stop.load(Ordering::Relaxed) {
+            break Ended::Stopped;
+        }
+        let error = match open() {
+            Ok(mut source) => {
+                let mut delivered = false;
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break 'outer Ended::Stopped;
+                    }
+                    match source.next() {
+                        Ok(item) => {
+                            if !delivered {
+                                delivered = true;
+                                backoff.reset();
+                                health.set(SourceHealth::running());
+                                if failing.take().is_some() {
+                                    tracing::info!("{what} is back");
+                                }
+                            }
+                            if !consume(item) {
+                                break 'outer Ended::ConsumerGone;
+                            }
+                        }
+                        Err(error) => break error.to_string(),
+                    }
+                }
+            }
+            Err(error) => error.to_string(),
+        };
+        let delay = backoff.next_delay();
+        if failing.as_deref() != Some(error.as_str()) {
+            tracing::warn!(%error, retry_in = ?delay, "{what} unavailable; retrying until it returns");
+        } else {
+            tracing::debug!(%error, retry_in = ?delay, "{what} still unavailable");
+        }
+        health.set(SourceHealth::retrying(error.clone()));
+        failing = Some(error);
+        sleep_unless_stopped(delay, stop);
+    };
+    health.set(SourceHealth::stopped());
+    ended
+}
+
+/// Sleeps for `delay`, waking early (within 50 ms) when `stop` is set.
+fn sleep_unless_stopped(delay: Duration, stop: &AtomicBool) {
+    const STEP: Duration = Duration::from_millis(50);
+    let deadline = std::time::Instant::now() + delay;
+    while !stop.load(Ordering::Relaxed) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(STEP));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::health::{SourceState, health_channel};
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_resets() {
+        let mut backoff = Backoff::for_devices();
+        let delays: Vec<_> = (0..6).map(|_| backoff.next_delay().as_millis()).collect();
+        assert_eq!(delays, [500, 1000, 2000, 4000, 5000, 5000]);
+        backoff.reset();
+        assert_eq!(backoff.next_delay(), Duration::from_millis(500));
+    }
+
+    /// A device scripted as a list of open results, each open source yielding some items then
+    /// failing.
+    struct Script {
+        /// `None`: opening fails; `Some(n)`: opens, yields n items, then fails.
+        steps: Mutex<Vec<Option<u32>>>,
+        opened_at: Mutex<Vec<Instant>>,
+    }
+
+    struct Scripted(u32);
+
+    impl Supervised for Scripted {
+        type Item = u32;
+        fn next(&mut self) -> Result<u32, SourceError> {
+            if self.0 == 0 {
+                return Err(SourceError::Capture("unplugged".into()));
+            }
+            self.0 -= 1;
+            Ok(self.0)
+        }
+    }
+
+    #[test]
+    fn missing_and_vanishing_devices_are_retried_and_resume() {
+        let (reporter, watch) = health_channel();
+        let script = Script {
+            steps: Mutex::new(vec![Some(1000), None, Some(3), None]),
+            opened_at: Mutex::new(Vec::new()),
+        };
+        let open = || {
+            script.opened_at.lock().unwrap().push(Instant::now());
+            match script.steps.lock().unwrap().pop().expect("script long enough") {
+                Some(items) => Ok(Scripted(items)),
+                None => Err(SourceError::Unavailable("no such device".into())),
+            }
+        };
+        let stop = AtomicBool::new(false);
+        let mut items = 0;
+        let mut states = Vec::new();
+        let health = reporter.session();
+        let ended = supervise(
+            "test device",
+            &open,
+            |_| {
+                items += 1;
+                states.push(watch.borrow().state);
+                items < 10
+            },
+            Backoff::new(Duration::from_millis(30), Duration::from_millis(100)),
+            &stop,
+            &health,
+        );
+        assert_eq!(ended, Ended::ConsumerGone);
+        // Missing at start, then 3 items, unplugged, missing once more, then back for good.
+        assert_eq!(items, 10);
+        assert!(states.iter().all(|s| *s == SourceState::Running));
+        let opened = script.opened_at.lock().unwrap();
+        assert_eq!(opened.len(), 4);
+        let gaps: Vec<_> = opened.windows(2).map(|w| w[1] - w[0]).collect();
+        // 30 ms after the first failure; the success in between resets the backoff to 30 ms.
+        assert!(
+            gaps[0] >= Duration::from_millis(30) && gaps[0] < Duration::from_millis(500),
+            "{gaps:?}"
+        );
+        assert!(
+            gaps[1] >= Duration::from_millis(30) && gaps[1] < Duration::from_millis(500),
+            "{gaps:?}"
+        );
+        assert!(gaps[2] >= Duration::from_millis(60), "doubled after two failures: {gaps:?}");
+        assert_eq!(watch.borrow().state, SourceState::Stopped);
+    }
+
+    #[test]
+    fn retrying_state_carries_the_error_and_stop_ends_the_wait() {
+        let (reporter, watch) = health_channel();
+        let stop = AtomicBool::new(false);
+        let open = || -> Result<Scripted, SourceError> {
+            Err(SourceError::Unavailable("cannot open \"hw:9,0\"".into()))
+        };
+        let health = reporter.session();
+        std::thread::scope(|scope| {
+            let runner = scope.spawn(|| {
+                supervise("mic", &open, |_| true, Backoff::for_devices(), &stop, &health)
+            });
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while watch.borrow().state != SourceState::Retrying {
+                assert!(Instant::now() < deadline, "never reported retrying");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert_eq!(watch.borrow().error.as_deref(), Some("cannot open \"hw:9,0\""));
+            let stopped_at = Instant::now();
+            stop.store(true, Ordering::Relaxed);
+            assert_eq!(runner.join().expect("no panic"), Ended::Stopped);
+            assert!(stopped_at.elapsed() < Duration::from_millis(300), "stop waits out no backoff");
+        });
+        assert_eq!(*watch.borrow(), SourceHealth::stopped());
+    }
+}

@@ -1,0 +1,80 @@
+//! Real-driver tests: a test boots the VM of tests/vm/run.sh and re-runs itself inside it, where
+//! `in_guest()` is true and the test does its real work against vivid and snd-aloop.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Set inside the guest (passed through by run.sh, which forwards `CAMRTC_*` variables).
+const GUEST_ENV: &str = "CAMRTC_VM_GUEST";
+
+/// True when this process runs inside the VM.
+pub fn in_guest() -> bool {
+    std::env::var_os(GUEST_ENV).is_some()
+}
+
+/// How one VM run went.
+#[derive(Debug)]
+pub struct VmRun {
+    /// The guest command's exit status (124: timed out, 125: the VM failed).
+    pub status: Option<i32>,
+    /// Serial console output: kernel messages, the command's stdout and stderr.
+    pub console: String,
+    /// Guest uptime when the init script handed over to the command.
+    pub booted_after: Option<Duration>,
+    /// Host wall time from starting qemu to its exit.
+    pub elapsed: Duration,
+}
+
+impl VmRun {
+    /// Fails the test with the guest's console unless the command succeeded.
+    pub fn assert_success(&self) {
+        assert_eq!(self.status, Some(0), "guest failed; console:\n{}", self.console);
+        eprintln!(
+            "VM: booted in {:?} (guest uptime), whole run {:?}",
+            self.booted_after.unwrap_or_default(),
+            self.elapsed
+        );
+    }
+
+    /// Lines of the console that start with `prefix`, without it.
+    pub fn reports<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> {
+        self.console
+            .lines()
+            .filter_map(move |line| line.split_once(prefix).map(|(_, rest)| rest.trim_end()))
+    }
+}
+
+/// Boots the VM and runs `test_name` of the current test binary in it, giving up after `limit`.
+pub fn run_self(test_name: &str, limit: Duration) -> VmRun {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    assert!(
+        !exe.starts_with("/tmp") && !exe.starts_with("/run"),
+        "{} is under /tmp or /run, which the VM replaces with tmpfs; use a target dir elsewhere",
+        exe.display()
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/run.sh");
+    let started = Instant::now();
+    let output = Command::new(&script)
+        .args(["--timeout", &limit.as_secs().to_string(), "--"])
+        .arg(&exe)
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(GUEST_ENV, "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let elapsed = started.elapsed();
+    let console = String::from_utf8_lossy(&output.stdout).replace('\r', "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let booted_after = console
+        .lines()
+        // The firmware's screen-clearing escapes may precede the marker on its line.
+        .find_map(|line| line.split_once("CAMRTC_VM_BOOTED uptime=").map(|(_, secs)| secs))
+        .and_then(|secs| secs.trim().parse::<f64>().ok())
+        .map(Duration::from_secs_f64);
+    VmRun {
+        status: output.status.code(),
+        console: format!("{console}\n--- run.sh stderr ---\n{stderr}"),
+        booted_after,
+        elapsed,
+    }
+}

@@ -27,6 +27,7 @@ fn audio_resumes_when_the_microphone_appears() {
         assert_eq!(health["status"], "degraded", "{health}");
         let error = health["audio"]["error"].as_str().expect("error text");
         assert!(error.contains("camrtc_later"), "the error names the device: {error}");
+        assert!(error.contains("later.raw for reading failed"), "and ALSA's reason: {error}");
 
         // The microphone is "plugged in"; the supervisor retries at most 5 s apart.
         let tmp = dir.join("later.raw.tmp");

@@ -5,7 +5,6 @@
 mod common;
 
 use common::{alsa, vm};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const TONE_HZ: f64 = 523.0;
@@ -27,24 +26,7 @@ fn guest() {
     alsa::write_tone(tone, TONE_HZ, 60, 2);
     // Stereo on the playback side makes the capture side stereo too (snd-aloop matches the two
     // ends), so camrtc's downmix runs against the real driver.
-    let mut player = Command::new("aplay")
-        .args([
-            "-q",
-            "-D",
-            "hw:Loopback,0,0",
-            "-t",
-            "raw",
-            "-f",
-            "S16_LE",
-            "-r",
-            "48000",
-            "-c",
-            "2",
-        ])
-        .arg(tone)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("aplay runs (alsa-utils)");
+    let mut player = alsa::play_into_loopback(tone, 2);
 
     alsa::runtime().block_on(async {
         let (daemon, mut client) = alsa::daemon_and_viewer("hw:Loopback,1,0").await;

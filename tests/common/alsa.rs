@@ -83,3 +83,16 @@ pub async fn daemon_and_viewer(device: &str) -> (super::Daemon, super::whep_clie
     client.post(&daemon.url("/whep")).await.expect("201 Created");
     (daemon, client)
 }
+
+/// `aplay` playing the raw 48 kHz S16LE `tone` of `channels` channels into the loopback card's
+/// playback side (hw:Loopback,0,0), whose sound comes out of hw:Loopback,1,0. VM tests only.
+pub fn play_into_loopback(tone: &Path, channels: u32) -> std::process::Child {
+    std::process::Command::new("aplay")
+        .args(["-q", "-D", "hw:Loopback,0,0", "-t", "raw", "-f", "S16_LE", "-r", "48000"])
+        .args(["-c", &channels.to_string()])
+        .arg(tone)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("aplay runs (alsa-utils)")
+}

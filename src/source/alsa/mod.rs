@@ -30,9 +30,10 @@ const MAX_CONSECUTIVE_XRUNS: u32 = 50;
 /// Why ALSA capture could not start or continue.
 #[derive(Debug, thiserror::Error)]
 pub enum AlsaError {
-    /// The device name does not exist, is busy, or is not permitted (ALSA's own reason follows).
-    #[error("cannot open ALSA capture device {device:?}: {source}")]
-    Open { device: String, source: alsa::Error },
+    /// The device name does not exist, is busy, or is not permitted; `detail` is what alsa-lib
+    /// itself said about it, if anything.
+    #[error("cannot open ALSA capture device {device:?}: {source}{detail}")]
+    Open { device: String, source: alsa::Error, detail: String },
     /// The device exists but refuses 48 kHz signed 16-bit interleaved capture, even through
     /// `plughw`.
     #[error("ALSA device {device:?} cannot capture {what}: {source}")]
@@ -102,8 +103,13 @@ impl AlsaSource {
     }
 
     fn open_exact(device: &str) -> Result<Self, AlsaError> {
-        let pcm = PCM::new(device, Direction::Capture, false)
-            .map_err(|source| AlsaError::Open { device: device.to_owned(), source })?;
+        // alsa-lib prints its reasons to stderr, on every retry of a missing device; collect
+        // them on this thread instead and put them in the one error the supervisor logs.
+        let alsa_says = alsa::Output::local_error_handler().ok();
+        let pcm = PCM::new(device, Direction::Capture, false).map_err(|source| {
+            let said = alsa_says.map(|output| output.borrow().to_string()).unwrap_or_default();
+            AlsaError::Open { device: device.to_owned(), source, detail: alsa_detail(&said) }
+        })?;
         let configure = |what| {
             let device = device.to_owned();
             move |source| AlsaError::Configure { device, what, source }
@@ -263,8 +269,41 @@ impl AlsaSource {
     }
 }
 
+/// alsa-lib's messages as one parenthesised line, or nothing.
+fn alsa_detail(said: &str) -> String {
+    let lines: Vec<&str> = said.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+    if lines.is_empty() { String::new() } else { format!(" ({})", lines.join("; ")) }
+}
+
 impl AudioSource for AlsaSource {
     fn next_chunk(&mut self) -> Result<PcmChunk, SourceError> {
         self.next().map_err(SourceError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_device_is_named_with_alsa_lib_reasons_and_nothing_on_stderr() {
+        let error = AlsaSource::open("hw:CARD=camrtc_no_such_card,DEV=0").unwrap_err();
+        assert!(matches!(error, AlsaError::Open { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                "cannot open ALSA capture device \"hw:CARD=camrtc_no_such_card,DEV=0\": "
+            ),
+            "{message}"
+        );
+        // alsa-lib explains which part of the name it could not resolve.
+        assert!(message.contains("camrtc_no_such_card") && message.contains(" ("), "{message}");
+        assert!(matches!(SourceError::from(error), SourceError::Unavailable(_)));
+    }
+
+    #[test]
+    fn alsa_lib_messages_become_one_line() {
+        assert_eq!(alsa_detail(""), "");
+        assert_eq!(alsa_detail("a: b\n\n c: d \n"), " (a: b; c: d)");
     }
 }

@@ -1,0 +1,89 @@
+//! In a VM with snd-aloop: the sound card vanishes while a viewer listens (its platform device
+//! is unbound, which is what a USB microphone's removal looks like to ALSA) and comes back. The
+//! video never stops, /healthz says the microphone is retrying and why, and once the card is
+//! back the same viewer hears the tone again without reconnecting.
+
+mod common;
+
+use common::whep_client::{Event, Received, WhepClient};
+use common::{alsa, vm};
+use std::time::{Duration, Instant};
+
+const DRIVER: &str = "/sys/bus/platform/drivers/snd_aloop";
+
+#[test]
+fn vm_audio_resumes_after_the_sound_card_returns() {
+    if vm::in_guest() {
+        return guest();
+    }
+    let run =
+        vm::run_self("vm_audio_resumes_after_the_sound_card_returns", Duration::from_secs(240));
+    run.assert_success();
+    for line in run.reports("MEASURED ") {
+        eprintln!("{line}");
+    }
+}
+
+/// Audio samples until `count` have arrived; video and state events are passed over.
+async fn audio(client: &mut WhepClient, count: usize, limit: Duration) -> Vec<i16> {
+    let deadline = Instant::now() + limit;
+    let mut samples = Vec::new();
+    while samples.len() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "only {} audio samples within {limit:?}", samples.len());
+        if let Event::Audio(pcm) = client.next_event(left).await {
+            samples.extend(pcm);
+        }
+    }
+    samples
+}
+
+fn guest() {
+    let tone = std::path::Path::new("/tmp/tone.raw");
+    alsa::write_tone(tone, 440.0, 120, 1);
+    let mut player = alsa::play_into_loopback(tone, 1);
+    alsa::runtime().block_on(async {
+        let (daemon, mut client) = alsa::daemon_and_viewer("hw:Loopback,1,0").await;
+        let first = client.collect(Duration::from_secs(60), Duration::from_secs(2)).await;
+        let hz = alsa::assert_tone(&first, 440.0);
+        println!("MEASURED before unplug: tone {hz:.1} Hz");
+
+        // Unbinding waits until every handle on the card is closed, camrtc's included: from a
+        // thread, so the daemon gets to notice the card is gone and close it.
+        let unplugged = Instant::now();
+        let unbind =
+            std::thread::spawn(|| std::fs::write(format!("{DRIVER}/unbind"), "snd_aloop.0"));
+        let mut health = daemon.health().await;
+        while health["audio"]["state"] != "retrying" {
+            assert!(unplugged.elapsed() < Duration::from_secs(10), "never retrying: {health}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            health = daemon.health().await;
+        }
+        println!("MEASURED unplug noticed after {:?}: {}", unplugged.elapsed(), health["audio"]);
+        unbind.join().expect("unbind thread").expect("unbind the card");
+        let _ = player.kill();
+        let _ = player.wait();
+
+        let during = client.collect(Duration::from_secs(10), Duration::from_secs(2)).await;
+        assert!(during.frames.len() >= 5, "video goes on: {} frames in 2 s", during.frames.len());
+        assert_eq!(daemon.health().await["audio"]["state"], "retrying");
+
+        std::fs::write(format!("{DRIVER}/bind"), "snd_aloop.0").expect("bind the card again");
+        let replugged = Instant::now();
+        player = alsa::play_into_loopback(tone, 1);
+        // The supervisor has backed off to at most 5 s between attempts by now.
+        let resumed = audio(&mut client, 4800, Duration::from_secs(15)).await;
+        let resumed_after = replugged.elapsed();
+        let more = audio(&mut client, 48_000 * 2, Duration::from_secs(15)).await;
+        let hz = Received { audio: [resumed, more].concat(), ..Received::default() }.tone_hz();
+        println!(
+            "MEASURED audio resumed {resumed_after:?} after the card returned; tone {hz:.1} Hz"
+        );
+        assert!((hz - 440.0).abs() < 8.0, "tone after replug {hz:.1} Hz");
+        assert_eq!(daemon.health().await["audio"]["state"], "running");
+        client.close().await;
+        daemon.stop().await;
+    });
+    let _ = player.kill();
+    let _ = player.wait();
+}

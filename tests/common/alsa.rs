@@ -8,10 +8,15 @@ use std::path::{Path, PathBuf};
 /// Writes `seconds` of a `freq_hz` sine at -12 dBFS as raw interleaved S16LE, 48 kHz, with the
 /// same signal in each of `channels` channels.
 pub fn write_tone(path: &Path, freq_hz: f64, seconds: u32, channels: usize) {
+    write_tone_at(path, freq_hz, seconds, channels, 48_000);
+}
+
+/// [`write_tone`] at another sample rate.
+pub fn write_tone_at(path: &Path, freq_hz: f64, seconds: u32, channels: usize, rate: u32) {
     let peak = 0.25 * f64::from(i16::MAX);
     let mut bytes = Vec::new();
-    for i in 0..48_000 * seconds as usize {
-        let sample = ((TAU * freq_hz * i as f64 / 48_000.0).sin() * peak).round() as i16;
+    for i in 0..rate as usize * seconds as usize {
+        let sample = ((TAU * freq_hz * i as f64 / f64::from(rate)).sin() * peak).round() as i16;
         for _ in 0..channels {
             bytes.extend_from_slice(&sample.to_le_bytes());
         }
@@ -87,9 +92,15 @@ pub async fn daemon_and_viewer(device: &str) -> (super::Daemon, super::whep_clie
 /// `aplay` playing the raw 48 kHz S16LE `tone` of `channels` channels into the loopback card's
 /// playback side (hw:Loopback,0,0), whose sound comes out of hw:Loopback,1,0. VM tests only.
 pub fn play_into_loopback(tone: &Path, channels: u32) -> std::process::Child {
+    play_into_loopback_at(tone, channels, 48_000)
+}
+
+/// [`play_into_loopback`] for a tone at another sample rate; snd-aloop then runs its capture side
+/// at that rate too.
+pub fn play_into_loopback_at(tone: &Path, channels: u32, rate: u32) -> std::process::Child {
     std::process::Command::new("aplay")
-        .args(["-q", "-D", "hw:Loopback,0,0", "-t", "raw", "-f", "S16_LE", "-r", "48000"])
-        .args(["-c", &channels.to_string()])
+        .args(["-q", "-D", "hw:Loopback,0,0", "-t", "raw", "-f", "S16_LE"])
+        .args(["-r", &rate.to_string(), "-c", &channels.to_string()])
         .arg(tone)
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

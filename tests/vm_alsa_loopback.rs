@@ -14,11 +14,7 @@ fn vm_tone_through_the_alsa_loopback() {
     if vm::in_guest() {
         return guest();
     }
-    let run = vm::run_self("vm_tone_through_the_alsa_loopback", Duration::from_secs(240));
-    run.assert_success();
-    for line in run.reports("MEASURED ") {
-        eprintln!("{line}");
-    }
+    vm::run_self_and_report("vm_tone_through_the_alsa_loopback", Duration::from_secs(240));
 }
 
 fn guest() {

@@ -15,14 +15,10 @@ fn vm_alsa_overrun_is_recovered_and_timestamps_follow_the_driver() {
     if vm::in_guest() {
         return guest();
     }
-    let run = vm::run_self(
+    vm::run_self_and_report(
         "vm_alsa_overrun_is_recovered_and_timestamps_follow_the_driver",
         Duration::from_secs(180),
     );
-    run.assert_success();
-    for line in run.reports("MEASURED ") {
-        eprintln!("{line}");
-    }
 }
 
 fn guest() {

@@ -15,11 +15,7 @@ fn vm_a_44100_hz_card_is_resampled_to_48000() {
     if vm::in_guest() {
         return guest();
     }
-    let run = vm::run_self("vm_a_44100_hz_card_is_resampled_to_48000", Duration::from_secs(240));
-    run.assert_success();
-    for line in run.reports("MEASURED ") {
-        eprintln!("{line}");
-    }
+    vm::run_self_and_report("vm_a_44100_hz_card_is_resampled_to_48000", Duration::from_secs(240));
 }
 
 fn guest() {

@@ -16,12 +16,10 @@ fn vm_audio_resumes_after_the_sound_card_returns() {
     if vm::in_guest() {
         return guest();
     }
-    let run =
-        vm::run_self("vm_audio_resumes_after_the_sound_card_returns", Duration::from_secs(240));
-    run.assert_success();
-    for line in run.reports("MEASURED ") {
-        eprintln!("{line}");
-    }
+    vm::run_self_and_report(
+        "vm_audio_resumes_after_the_sound_card_returns",
+        Duration::from_secs(240),
+    );
 }
 
 /// Audio samples until `count` have arrived; video and state events are passed over.

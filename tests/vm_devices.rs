@@ -11,18 +11,14 @@ fn vm_lists_the_loopback_card_and_vivid() {
     if vm::in_guest() {
         return guest();
     }
-    let run = vm::run_self("vm_lists_the_loopback_card_and_vivid", Duration::from_secs(180));
-    run.assert_success();
-    for line in run.reports("LISTED ") {
-        eprintln!("{line}");
-    }
+    vm::run_self_and_report("vm_lists_the_loopback_card_and_vivid", Duration::from_secs(180));
 }
 
 fn guest() {
     let devices = camrtc::source::alsa::devices::list().expect("ALSA devices can be listed");
     let text = camrtc::source::alsa::devices::format(&devices);
     for line in text.lines() {
-        println!("LISTED {line}");
+        println!("MEASURED {line}");
     }
     for dev in [0, 1] {
         let name = format!("hw:CARD=Loopback,DEV={dev}");
@@ -38,6 +34,6 @@ fn guest() {
     let cameras = std::process::Command::new("v4l2-ctl").arg("--list-devices").output();
     let cameras = cameras.expect("v4l2-ctl runs (v4l-utils)");
     let cameras = String::from_utf8_lossy(&cameras.stdout);
-    println!("LISTED {}", cameras.replace('\n', "\nLISTED "));
+    println!("MEASURED {}", cameras.replace('\n', "\nMEASURED "));
     assert!(cameras.contains("vivid") && cameras.contains("/dev/video0"), "{cameras}");
 }

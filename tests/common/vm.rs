@@ -78,3 +78,13 @@ pub fn run_self(test_name: &str, limit: Duration) -> VmRun {
         elapsed,
     }
 }
+
+/// The host side of a VM test: runs `test_name` in the VM, fails with the guest's console unless
+/// it passed, and shows the lines the guest printed with a `MEASURED ` prefix.
+pub fn run_self_and_report(test_name: &str, limit: Duration) {
+    let run = run_self(test_name, limit);
+    run.assert_success();
+    for line in run.reports("MEASURED ") {
+        eprintln!("{line}");
+    }
+}

@@ -26,7 +26,7 @@ if ((with_test)); then
   packages+=(chromium nodejs npm systemd)
   # The real-driver VM tests (tests/vm/): a TCG guest running Debian's kernel with vivid and
   # snd-aloop, and the tools that drive those drivers from inside it.
-  packages+=(qemu-system-x86 linux-image-amd64 busybox-static v4l-utils alsa-utils)
+  packages+=(qemu-system-x86 linux-image-amd64 busybox-static cpio v4l-utils alsa-utils)
 fi
 
 # Installed means dpkg says so. Node.js and npm also count when their commands exist: the machine's

@@ -40,7 +40,9 @@ for image in $(ls -v /boot/vmlinuz-* 2>/dev/null | tac); do
 done
 [[ -n $kernel ]] || fail "no /boot/vmlinuz-* with vivid modules; run scripts/install-deps.sh --test"
 [[ -r $kernel ]] || fail "cannot read $kernel (run as root)"
-command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 missing; run scripts/install-deps.sh --test"
+for tool in qemu-system-x86_64 cpio; do
+  command -v "$tool" >/dev/null || fail "$tool missing; run scripts/install-deps.sh --test"
+done
 busybox=/bin/busybox
 file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
   ldd "$busybox" 2>&1 | grep -q 'not a dynamic' || fail "$busybox is not static; install busybox-static"
@@ -95,8 +97,9 @@ echo "CAMRTC_VM_EXIT=$?"
 poweroff -f
 INIT
   chmod +x "$root/init"
-  (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd.tmp"
-  mv "$initrd.tmp" "$initrd"
+  # Built under a private name and renamed, so concurrent runs never read a half-written file.
+  (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd.$$.tmp"
+  mv "$initrd.$$.tmp" "$initrd"
   rm -rf "$root"
 fi
 

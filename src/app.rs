@@ -3,10 +3,11 @@
 //! tests run the whole daemon on `127.0.0.1:0`.
 
 use crate::auth::{AuthError, Authenticator};
-use crate::config::{AudioSourceKind, Config, ConfigError, VideoSourceKind};
+use crate::config::{AudioSourceKind, Config, ConfigError, HttpConfig, TlsMode, VideoSourceKind};
 use crate::encode::EncodeError;
 use crate::encode::h264::{H264Settings, probe_profile};
-use crate::http::{self, AppState};
+use crate::http::server::Transport;
+use crate::http::{self, AppState, tls};
 use crate::hub::{self, HubSettings};
 use crate::peer::PeerSettings;
 use crate::peer::sdp::ProfileLevelId;
@@ -18,14 +19,18 @@ use crate::source::test_audio::TestToneSource;
 use crate::source::test_video::TestVideoSource;
 use crate::source::{AudioSource, VideoSource};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use webrtc::peer_connection::RTCIceServer;
 
 /// Answers wait at most this long for our own ICE candidates.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(1);
+/// Argon2 checks running at once: one per core of a Raspberry Pi 3/4 minus one for the stream.
+const PASSWORD_CHECKS_AT_ONCE: usize = 2;
 /// On shutdown, sessions get this long to send their DTLS close before we exit anyway.
 const SESSION_CLOSE_GRACE: Duration = Duration::from_millis(1500);
 
@@ -44,6 +49,9 @@ pub enum AppError {
     /// The token store is unusable.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// HTTPS cannot be set up.
+    #[error(transparent)]
+    Tls(#[from] crate::http::tls::TlsError),
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Serve(std::io::Error),
@@ -86,6 +94,7 @@ fn announce_access(
     auth: &Authenticator,
     new_token: Option<&str>,
     address: SocketAddr,
+    scheme: &str,
     token_file: &str,
 ) {
     let host = if address.ip().is_unspecified() {
@@ -95,12 +104,87 @@ fn announce_access(
     };
     if let Some(token) = new_token {
         tracing::info!(
-            "generated an access token (kept in {token_file}); open http://{host}/#token={token} \
+            "generated an access token (kept in {token_file}); open {scheme}://{host}/#token={token} \
              to watch. This is shown only once."
         );
     } else if !auth.is_enabled() && !address.ip().is_loopback() {
         tracing::warn!("auth.mode = \"none\": anyone who can reach {address} can watch and listen");
     }
+}
+
+/// Loads (or first generates) the certificate and keeps reloading it on SIGHUP, so a renewed
+/// certificate is picked up without dropping viewers; a reload that fails keeps the old one.
+async fn start_tls(
+    http: &HttpConfig,
+    address: SocketAddr,
+    shutdown: CancellationToken,
+) -> Result<Transport, AppError> {
+    let paths = (PathBuf::from(&http.tls_cert), PathBuf::from(&http.tls_key));
+    let mode = http.tls;
+    if mode == TlsMode::Off {
+        tokio::spawn(reload_on_hangup(None, shutdown));
+        return Ok(Transport::Plain);
+    }
+    let load_paths = paths.clone();
+    let identity = blocking(move || {
+        let (cert, key) = &load_paths;
+        if mode == TlsMode::SelfSigned {
+            let names = tls::self_signed_names(&tls::host_name(), address);
+            if tls::ensure_self_signed(cert, key, &names)? {
+                tracing::info!(names = ?names, cert = %cert.display(), "generated a self-signed certificate");
+            }
+        }
+        tls::load(cert, key)
+    })
+    .await??;
+    tracing::info!(
+        fingerprint = %identity.fingerprint,
+        "HTTPS on; the browser shows this SHA-256 fingerprint for the certificate"
+    );
+    let (current, receiver) = watch::channel(identity.config);
+    tokio::spawn(reload_on_hangup(Some((paths, current)), shutdown));
+    Ok(Transport::Tls(receiver))
+}
+
+type TlsReload = ((PathBuf, PathBuf), watch::Sender<Arc<rustls::ServerConfig>>);
+
+async fn reload_on_hangup(tls: Option<TlsReload>, shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Installed even without TLS: SIGHUP's default action would kill the daemon.
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; certificates will not be reloaded");
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            received = hangups.recv() => if received.is_none() { return },
+        }
+        let Some(((cert, key), current)) = &tls else {
+            tracing::info!("SIGHUP: HTTPS is off, nothing to reload");
+            continue;
+        };
+        let (cert, key) = (cert.clone(), key.clone());
+        match blocking(move || tls::load(&cert, &key)).await {
+            Ok(Ok(identity)) => {
+                current.send_replace(identity.config);
+                tracing::info!(fingerprint = %identity.fingerprint, "SIGHUP: reloaded the certificate");
+            }
+            Ok(Err(error)) => {
+                tracing::error!(%error, "SIGHUP: reload failed; still serving the previous certificate")
+            }
+            Err(error) => tracing::error!(%error, "SIGHUP: reload failed"),
+        }
+    }
+}
+
+/// Runs file and crypto work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AppError::Unsupported(format!("a start-up task crashed: {e}")))
 }
 
 fn h264_settings(config: &Config) -> H264Settings {
@@ -136,9 +220,7 @@ pub async fn run(
     let h264 = h264_settings(&config);
 
     // Learn the real profile-level-id before the first viewer asks (the codec call blocks).
-    let sps = tokio::task::spawn_blocking(move || probe_profile(h264))
-        .await
-        .map_err(|e| AppError::Unsupported(format!("encoder probe crashed: {e}")))??;
+    let sps = blocking(move || probe_profile(h264)).await??;
     let video_profile = ProfileLevelId {
         profile_idc: sps.profile_idc,
         profile_iop: sps.constraint_flags,
@@ -187,13 +269,16 @@ pub async fn run(
         ice_links: Arc::new(http::ice_server_links(&config.webrtc.ice_servers)),
         shutdown: shutdown.clone(),
         auth: Arc::new(auth.clone()),
+        password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE)),
         max_viewers: config.http.max_viewers,
         cors: Arc::new(http::CorsOrigins::from_config(&config.http.cors_origins)),
         sources: http::SourceWatches { audio: has_audio.then_some(audio_health_watch) },
     };
 
     let address = listener.local_addr().map_err(AppError::Serve)?;
-    announce_access(&auth, new_token.as_deref(), address, &config.auth.token_file);
+    let transport = start_tls(&config.http, address, shutdown.clone()).await?;
+    let scheme = if matches!(transport, Transport::Plain) { "http" } else { "https" };
+    announce_access(&auth, new_token.as_deref(), address, scheme, &config.auth.token_file);
     ready(address);
     let (alive_checks, alive) = tokio::sync::mpsc::channel(1);
     let notifier = crate::systemd::Notifier::from_env();
@@ -214,8 +299,15 @@ pub async fn run(
         max_connections: config.http.max_connections as usize,
         request_timeout: Duration::from_millis(u64::from(config.http.request_timeout_ms)),
     };
-    let served =
-        http::server::serve(listener, http::router(state), limits, alive, shutdown.clone()).await;
+    let served = http::server::serve(
+        listener,
+        http::router(state),
+        transport,
+        limits,
+        alive,
+        shutdown.clone(),
+    )
+    .await;
     // Whatever ended the server, make sure everything else ends too.
     shutdown.cancel();
     if let Some(notifier) = notifier {

@@ -40,6 +40,24 @@ pub struct HttpConfig {
     pub request_timeout_ms: u32,
     /// Web origins allowed to call the API from other pages; "*" for any.
     pub cors_origins: Vec<String>,
+    /// Whether the server speaks HTTPS, and where its certificate comes from.
+    pub tls: TlsMode,
+    /// PEM certificate chain (read with `tls = "files"`, written with `"self-signed"`).
+    pub tls_cert: String,
+    /// PEM private key matching `tls_cert`.
+    pub tls_key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// Plain HTTP.
+    #[default]
+    Off,
+    /// HTTPS with the certificate and key in `tls_cert` and `tls_key`, reloaded on SIGHUP.
+    Files,
+    /// HTTPS with a certificate generated on first start and kept in `tls_cert` and `tls_key`.
+    SelfSigned,
 }
 
 impl Default for HttpConfig {
@@ -51,6 +69,9 @@ impl Default for HttpConfig {
             max_connections: 64,
             request_timeout_ms: 10_000,
             cors_origins: vec!["*".to_owned()],
+            tls: TlsMode::Off,
+            tls_cert: "/var/lib/camrtc/tls/cert.pem".to_owned(),
+            tls_key: "/var/lib/camrtc/tls/key.pem".to_owned(),
         }
     }
 }
@@ -81,6 +102,10 @@ impl HttpConfig {
                     "must be \"*\" or an origin like \"https://dashboard.home:8123\" (no path)",
                 ));
             }
+        }
+        if self.tls != TlsMode::Off {
+            check_not_empty("http.tls_cert", &self.tls_cert)?;
+            check_not_empty("http.tls_key", &self.tls_key)?;
         }
         Ok(())
     }
@@ -188,6 +213,9 @@ pub enum AuthMode {
     /// Every API call must carry `Authorization: Bearer <token>`.
     #[default]
     Token,
+    /// Every request, the viewer page included, must carry a user name and password
+    /// (`Authorization: Basic`), checked against Argon2 hashes.
+    Basic,
     /// Anyone who can reach the HTTP port may watch.
     None,
 }
@@ -200,6 +228,17 @@ pub struct AuthConfig {
     pub tokens: Vec<String>,
     /// Where the generated token lives when `tokens` is empty.
     pub token_file: String,
+    /// Accounts for `mode = "basic"`.
+    pub users: Vec<BasicUser>,
+}
+
+/// One account for Basic authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicUser {
+    pub name: String,
+    /// An Argon2 PHC string (`$argon2id$v=19$…`), as `camrtc hash-password` prints it.
+    pub password_hash: String,
 }
 
 impl Default for AuthConfig {
@@ -208,6 +247,7 @@ impl Default for AuthConfig {
             mode: AuthMode::Token,
             tokens: Vec::new(),
             token_file: "/var/lib/camrtc/token".to_owned(),
+            users: Vec::new(),
         }
     }
 }
@@ -226,6 +266,33 @@ impl AuthConfig {
         }
         if self.mode == AuthMode::Token && self.tokens.is_empty() {
             check_not_empty("auth.token_file", &self.token_file)?;
+        }
+        for (i, user) in self.users.iter().enumerate() {
+            let key = format!("auth.users[{i}]");
+            if user.name.is_empty()
+                || user.name.contains(':')
+                || user.name.chars().any(char::is_control)
+            {
+                return Err(ConfigError::invalid(
+                    format!("{key}.name"),
+                    "must be a non-empty name without ':' or control characters",
+                ));
+            }
+            if self.users[..i].iter().any(|other| other.name == user.name) {
+                return Err(ConfigError::invalid(format!("{key}.name"), "is listed twice"));
+            }
+            if !crate::auth::is_argon2_hash(&user.password_hash) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.password_hash"),
+                    "must be an Argon2 hash like \"$argon2id$v=19$…\" (see `camrtc hash-password`)",
+                ));
+            }
+        }
+        if self.mode == AuthMode::Basic && self.users.is_empty() {
+            return Err(ConfigError::invalid(
+                "auth.users",
+                "must list at least one user when auth.mode = \"basic\"",
+            ));
         }
         Ok(())
     }
@@ -674,6 +741,29 @@ mod tests {
                 &["config line 2: auth.tokens[0] must be \"sha256:\" and 64 hex digits"],
             ),
             ("[auth]\ntoken_file = \"\"\n", &["config line 2: auth.token_file must not be empty"]),
+            (
+                "[auth]\nmode = \"basic\"\n",
+                &["auth.users must list at least one user when auth.mode = \"basic\""],
+            ),
+            (
+                "[auth]\nmode = \"basic\"\n[[auth.users]]\nname = \"a\"\npassword_hash = \"hunter2\"\n",
+                &["config line 5: auth.users[0].password_hash must be an Argon2 hash"],
+            ),
+            (
+                "[[auth.users]]\nname = \"a:b\"\npassword_hash = \"x\"\n",
+                &["config line 2: auth.users[0].name must be a non-empty name without ':'"],
+            ),
+            (
+                "[[auth.users]]\nname = \"a\"\npassword = \"x\"\n",
+                &[
+                    "unknown key auth.users[0].password (line 3); expected `name` or `password_hash`",
+                ],
+            ),
+            ("[http]\ntls = \"on\"\n", &["config line 2: http.tls: unknown variant `on`"]),
+            (
+                "[http]\ntls = \"files\"\ntls_key = \"\"\n",
+                &["config line 3: http.tls_key must not be empty"],
+            ),
             ("[http]\nlisten = \"localhost:8080\"\n", &["config line 2: http.listen:", "ip:port"]),
             ("http.listen = \"0.0.0.0\"\n", &["config line 1: http.listen:", "\"0.0.0.0\""]),
             (
@@ -798,6 +888,9 @@ mod tests {
             http.max_connections = 8
             http.request_timeout_ms = 2000
             http.cors_origins = ["https://dashboard.home:8123"]
+            http.tls = "self-signed"
+            http.tls_cert = "/srv/cert.pem"
+            http.tls_key = "/srv/key.pem"
 
             [video]
             source = "test"
@@ -827,7 +920,11 @@ mod tests {
             credential = "p"
 
             [auth]
-            mode = "none"
+            mode = "basic"
+
+            [[auth.users]]
+            name = "grandma"
+            password_hash = "$argon2id$v=19$m=19456,t=2,p=1$YWJjZGVmZ2hpamtsbW5vcA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
             [pipeline]
             on_demand = false
@@ -842,6 +939,9 @@ mod tests {
                 max_connections: 8,
                 request_timeout_ms: 2000,
                 cors_origins: vec!["https://dashboard.home:8123".to_owned()],
+                tls: TlsMode::SelfSigned,
+                tls_cert: "/srv/cert.pem".to_owned(),
+                tls_key: "/srv/key.pem".to_owned(),
             },
             video: VideoConfig {
                 source: VideoSourceKind::Test,
@@ -880,7 +980,14 @@ mod tests {
                 include_loopback_candidates: true,
                 connect_timeout_ms: 5000,
             },
-            auth: AuthConfig { mode: AuthMode::None, ..AuthConfig::default() },
+            auth: AuthConfig {
+                mode: AuthMode::Basic,
+                users: vec![BasicUser {
+                    name: "grandma".to_owned(),
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$YWJjZGVmZ2hpamtsbW5vcA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned(),
+                }],
+                ..AuthConfig::default()
+            },
             pipeline: PipelineConfig { on_demand: false, idle_stop_ms: 0, viewer_queue_frames: 2 },
         };
         let config = Config::from_toml_str(text).unwrap();

@@ -14,4 +14,5 @@ pub mod pipeline;
 pub mod ratelimit;
 pub mod sessions;
 pub mod source;
+pub mod state_file;
 pub mod systemd;

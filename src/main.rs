@@ -37,6 +37,8 @@ enum Command {
     PrintDefaultConfig,
     /// Read a token on standard input and print the digest to put in auth.tokens.
     HashToken,
+    /// Read a password on standard input and print the hash to put in auth.users.
+    HashPassword,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,11 +49,18 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::HashToken => {
-            let mut token = String::new();
-            std::io::stdin().read_line(&mut token).context("cannot read the token")?;
-            let token = token.trim();
+            let token = read_secret("token")?.trim().to_owned();
             anyhow::ensure!(token.len() >= 16, "a token needs at least 16 characters");
-            println!("{}", camrtc::auth::token_digest_string(token));
+            println!("{}", camrtc::auth::token_digest_string(&token));
+            Ok(())
+        }
+        Command::HashPassword => {
+            let password = read_secret("password")?;
+            anyhow::ensure!(
+                password.chars().count() >= 8,
+                "a password needs at least 8 characters"
+            );
+            println!("{}", camrtc::auth::hash_password(&password));
             Ok(())
         }
         Command::CheckConfig { path } => {
@@ -66,6 +75,13 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Demo { listen } => serve(Config::demo(listen), true),
     }
+}
+
+/// One line from standard input without its line ending (inner spaces are part of a secret).
+fn read_secret(what: &str) -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).with_context(|| format!("cannot read the {what}"))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 fn init_tracing() {

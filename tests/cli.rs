@@ -61,6 +61,43 @@ fn hash_token_prints_the_digest_the_config_accepts() {
 }
 
 #[test]
+fn hash_password_prints_a_hash_that_accepts_the_password() {
+    use base64::Engine;
+    use std::io::Write;
+    let mut child = camrtc()
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child.stdin.take().expect("piped").write_all(b"two words \n").expect("writes");
+    let output = child.wait_with_output().expect("finishes");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let hash = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    let config = format!(
+        "[auth]\nmode = \"basic\"\nusers = [{{ name = \"a\", password_hash = \"{hash}\" }}]\n"
+    );
+    let config = camrtc::config::Config::from_toml_str(&config).expect("the config accepts it");
+    let auth = camrtc::auth::Authenticator::with_users(&config.auth.users);
+    // Inner and trailing spaces belong to the password; only the line ending is not.
+    let header = |password: &str| {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("a:{password}"));
+        format!("Basic {encoded}")
+    };
+    assert!(auth.check(Some(&header("two words "))).is_ok());
+    assert!(auth.check(Some(&header("two words"))).is_err());
+
+    let short = camrtc().arg("hash-password").stdin(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let mut short = short.expect("runs");
+    short.stdin.take().expect("piped").write_all(b"short\n").expect("writes");
+    let output = short.wait_with_output().expect("finishes");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at least 8 characters"));
+}
+
+#[test]
 fn demo_prints_the_viewer_url_serves_the_page_and_stops_on_sigterm() {
     let mut child = camrtc()
         .args(["demo", "--listen", "127.0.0.1:0"])

@@ -34,6 +34,9 @@ pub enum ApiError {
     /// This client creates sessions faster than `http.max_sessions_per_minute`.
     #[error("too many new sessions from this address; retry in {0} s")]
     TooFast(u64),
+    /// The daemon is stopping and cannot take the request.
+    #[error("the daemon is shutting down")]
+    ShuttingDown,
     /// Session creation or update failed.
     #[error(transparent)]
     Peer(#[from] PeerError),
@@ -59,7 +62,9 @@ impl ApiError {
                 StatusCode::NOT_ACCEPTABLE
             }
             ApiError::Peer(PeerError::Offer(_) | PeerError::WebRtc(_)) => StatusCode::BAD_REQUEST,
-            ApiError::Peer(PeerError::Hub(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Peer(PeerError::Hub(_)) | ApiError::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -83,10 +88,12 @@ impl IntoResponse for ApiError {
         if let Some(seconds) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
         }
-        if status == StatusCode::UNAUTHORIZED {
+        if let ApiError::Unauthorized(error) = &self
+            && let Some(challenge) = error.challenge()
+        {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer realm=\"camrtc\""),
+                axum::http::HeaderValue::from_static(challenge.header_value()),
             );
         }
         response

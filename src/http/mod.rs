@@ -3,6 +3,7 @@
 
 mod error;
 pub mod server;
+pub mod tls;
 pub mod trickle;
 
 pub use error::ApiError;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub ice_links: Arc<Vec<HeaderValue>>,
     pub shutdown: CancellationToken,
     pub auth: Arc<Authenticator>,
+    /// Password checks allowed at once (see [`authorize`]).
+    pub password_checks: Arc<tokio::sync::Semaphore>,
     pub max_viewers: u32,
     pub cors: Arc<CorsOrigins>,
     pub sources: SourceWatches,
@@ -53,9 +56,20 @@ pub struct SourceWatches {
     pub audio: Option<HealthWatch>,
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+/// Checks the request's credentials. Password hashes take real CPU time, so those checks run on
+/// the blocking pool, a few at a time: a burst of guesses delays other guesses, not the stream.
+async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let header = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
-    Ok(state.auth.check(header)?)
+    if !state.auth.is_expensive() {
+        return Ok(state.auth.check(header)?);
+    }
+    let header = header.map(str::to_owned);
+    let _slot = state.password_checks.acquire().await.map_err(|_| ApiError::ShuttingDown)?;
+    let auth = state.auth.clone();
+    tokio::task::spawn_blocking(move || auth.check(header.as_deref()))
+        .await
+        .map_err(|_| ApiError::ShuttingDown)?
+        .map_err(ApiError::from)
 }
 
 pub fn router(state: AppState) -> Router {
@@ -144,8 +158,16 @@ async fn session_options() -> Response {
     (StatusCode::NO_CONTENT, headers).into_response()
 }
 
-async fn viewer_page() -> impl IntoResponse {
-    ([(header::CACHE_CONTROL, "no-cache")], Html(VIEWER_HTML))
+/// With Basic auth the page itself is protected, so the browser asks for the password once and
+/// then sends it with every API call the page makes.
+async fn viewer_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if state.auth.protects_page() {
+        authorize(&state, &headers).await?;
+    }
+    Ok(([(header::CACHE_CONTROL, "no-cache")], Html(VIEWER_HTML)))
 }
 
 #[derive(serde::Serialize)]
@@ -163,7 +185,7 @@ async fn healthz(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Health>, ApiError> {
-    authorize(&state, &headers)?;
+    authorize(&state, &headers).await?;
     let hub = state.hub.status().await?;
     let audio = state.sources.audio.as_ref().map(|a| a.borrow().clone());
     let failing = |h: &SourceHealth| h.error.is_some();
@@ -199,7 +221,7 @@ async fn create_session(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let owner = authorize(&state, &headers)?;
+    let owner = authorize(&state, &headers).await?;
     require_content_type(&headers, SDP)?;
     let offer = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("the offer is not UTF-8 text".into()))?;
@@ -249,7 +271,7 @@ async fn patch_session(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let principal = authorize(&state, &headers)?;
+    let principal = authorize(&state, &headers).await?;
     let entry = state.sessions.get_owned(&id, principal).await.ok_or(ApiError::NotFound)?;
     require_content_type(&headers, SDPFRAG)?;
     if let Some(if_match) = headers.get(header::IF_MATCH) {
@@ -269,7 +291,7 @@ async fn delete_session(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let principal = authorize(&state, &headers)?;
+    let principal = authorize(&state, &headers).await?;
     let entry = state.sessions.remove_owned(&id, principal).await.ok_or(ApiError::NotFound)?;
     entry.handle.close().await;
     Ok(StatusCode::OK)

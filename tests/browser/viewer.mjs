@@ -2,6 +2,7 @@
 // Headless-Chromium WHEP viewer harness for camrtc.
 //
 //   node viewer.mjs --url http://127.0.0.1:8080/ [--pages N] [--seconds S] [--timecode]
+//                   [--accept-any-certificate] [--basic NAME:PASSWORD]
 //
 // Launches ONE Chromium (Debian's /usr/bin/chromium, or $CHROMIUM), opens N tabs at --url (the
 // daemon's embedded viewer page), waits until every tab has rendered a video frame, samples for S
@@ -11,6 +12,9 @@
 //              "audio":{"packetsReceived":1500,"totalAudioEnergy":0.42},
 //              "latencyMs":{"n":150,"p50":41.2,"p95":60.3,"max":75.0},"timecodeErrors":0}]}
 //
+// Each page also reports secureContext (window.isSecureContext: whether the page could use the
+// microphone). --accept-any-certificate trusts self-signed HTTPS certificates, as a person who
+// clicked through the browser's warning does. --basic answers the browser's password prompt.
 // latencyMs and timecodeErrors are null without --timecode. Exits 1 (reason on stderr) when a tab
 // shows no frame within 20 s, 2 on bad arguments.
 import { chromium } from 'playwright-core';
@@ -26,12 +30,18 @@ const CHROMIUM_ARGS = [
 
 function usage(msg) {
   if (msg) process.stderr.write(`viewer.mjs: ${msg}\n`);
-  process.stderr.write('usage: node viewer.mjs --url URL [--pages N] [--seconds S] [--timecode]\n');
+  process.stderr.write('usage: node viewer.mjs --url URL [--pages N] [--seconds S] [--timecode] [--accept-any-certificate] [--basic NAME:PASSWORD]\n');
   process.exit(2);
 }
 
+function basicCredentials(text) {
+  const colon = text.indexOf(':');
+  if (colon < 1) usage('--basic takes NAME:PASSWORD');
+  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
 function parseArgs(argv) {
-  const opts = { url: null, pages: 1, seconds: 5, timecode: false };
+  const opts = { url: null, pages: 1, seconds: 5, timecode: false, anyCertificate: false, basic: null };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
     const value = () => inline ?? argv[++i] ?? usage(`${flag} needs a value`);
@@ -40,6 +50,8 @@ function parseArgs(argv) {
       case '--pages': opts.pages = Number(value()); break;
       case '--seconds': opts.seconds = Number(value()); break;
       case '--timecode': opts.timecode = true; break;
+      case '--accept-any-certificate': opts.anyCertificate = true; break;
+      case '--basic': opts.basic = value(); break;
       case '-h': case '--help': usage(); break;
       default: usage(`unknown argument ${argv[i]}`);
     }
@@ -155,7 +167,10 @@ async function main() {
   try {
     const pages = [];
     for (let i = 0; i < opts.pages; i++) {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const context = await browser.newContext({
+        viewport: { width: 1280, height: 800 }, ignoreHTTPSErrors: opts.anyCertificate,
+        httpCredentials: opts.basic ? basicCredentials(opts.basic) : undefined,
+      });
       await context.addInitScript(pageInit, opts.timecode);
       const page = await context.newPage();
       page.on('pageerror', (e) => process.stderr.write(`page ${i}: ${e.message}\n`));
@@ -182,7 +197,10 @@ async function main() {
       const harness = await p.evaluate(() => {
         const h = window.__harness;
         h.sampling = false;
-        return { latencies: h.latencies, timecodeErrors: h.timecodeErrors, camrtc: { ...window.camrtc } };
+        return {
+          latencies: h.latencies, timecodeErrors: h.timecodeErrors, camrtc: { ...window.camrtc },
+          secureContext: window.isSecureContext,
+        };
       });
       const after = await p.evaluate(inboundStats);
       const v = after.video ?? {}, v0 = before[i].video ?? {};
@@ -192,6 +210,7 @@ async function main() {
       return {
         width: v.frameWidth ?? null,
         height: v.frameHeight ?? null,
+        secureContext: harness.secureContext,
         firstFrameMs: round1(harness.camrtc.firstFrameAt - harness.camrtc.postStartedAt),
         framesDecoded: v.framesDecoded ?? 0,
         fps: round1(fps),

@@ -15,6 +15,9 @@ pub struct PageReport {
     pub audio: AudioReport,
     pub latency_ms: Option<Latency>,
     pub timecode_errors: Option<u64>,
+    /// Whether the page was a secure context (HTTPS or localhost), where browsers allow the
+    /// microphone.
+    pub secure_context: bool,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -40,11 +43,17 @@ struct Report {
 /// Opens `pages` tabs of the viewer page at `url` in one headless Chromium for `seconds`.
 /// Blocking: call it from `spawn_blocking` when a daemon runs on the same runtime.
 pub fn view(url: &str, pages: u32, seconds: u32) -> Vec<PageReport> {
+    view_with(url, pages, seconds, &[])
+}
+
+/// [`view`] with more viewer.mjs arguments (e.g. `--accept-any-certificate`).
+pub fn view_with(url: &str, pages: u32, seconds: u32, extra: &[&str]) -> Vec<PageReport> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/viewer.mjs");
     let output = Command::new("node")
         .arg(script)
         .args(["--url", url, "--pages", &pages.to_string(), "--seconds", &seconds.to_string()])
         .arg("--timecode")
+        .args(extra)
         .output()
         .expect("node runs (scripts/install-deps.sh --test installs Node.js, Chromium and npm packages)");
     let stdout = String::from_utf8_lossy(&output.stdout);

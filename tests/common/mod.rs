@@ -6,6 +6,7 @@ pub mod alsa;
 pub mod browser;
 pub mod notify;
 pub mod process;
+pub mod tls;
 pub mod vm;
 pub mod whep_client;
 

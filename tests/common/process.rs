@@ -55,27 +55,58 @@ pub fn free_port() -> u16 {
 
 /// The soak tests' daemon: test sources, no auth, generous limits, quick idle stop.
 pub async fn start_daemon() -> DaemonProcess {
+    start_daemon_with("", NO_AUTH, Stdio::null()).await
+}
+
+/// The `[auth]` section of most process tests.
+pub const NO_AUTH: &str = "mode = \"none\"";
+
+/// [`start_daemon`] with `http_extra` (TOML lines) added to its `[http]` section, `auth` as its
+/// `[auth]` section and its log on `stderr`.
+pub async fn start_daemon_with(http_extra: &str, auth: &str, stderr: Stdio) -> DaemonProcess {
     let port = free_port();
-    let daemon = spawn_run(
-        "soak",
+    let daemon = spawn_run_logging(
+        &format!("process-{port}"),
         &format!(
             "[http]\nlisten = \"127.0.0.1:{port}\"\nmax_viewers = 50\nmax_sessions_per_minute = 6000\n\
+             {http_extra}\n\
              [video]\nsource = \"test\"\nwidth = 320\nheight = 240\n\
              [audio]\nsource = \"test\"\n\
              [webrtc]\ninclude_loopback_candidates = true\nconnect_timeout_ms = 1000\n\
-             [auth]\nmode = \"none\"\n\
+             [auth]\n{auth}\n\
              [pipeline]\nidle_stop_ms = 200\n"
         ),
         port,
         Command::new(env!("CARGO_BIN_EXE_camrtc")),
+        stderr,
     );
-    wait_listening(&daemon, Duration::from_secs(10)).await;
+    if http_extra.contains("tls") {
+        // Plain HTTP would only be redirected to https://, which this client cannot follow.
+        let started = Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "daemon did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    } else {
+        wait_listening(&daemon, Duration::from_secs(10)).await;
+    }
     daemon
 }
 
 /// Runs `program run --config <config written to a temp file>`; `program` carries any extra
 /// environment (and may be an emulator with the binary as its first argument).
-pub fn spawn_run(name: &str, config: &str, port: u16, mut program: Command) -> DaemonProcess {
+pub fn spawn_run(name: &str, config: &str, port: u16, program: Command) -> DaemonProcess {
+    spawn_run_logging(name, config, port, program, Stdio::null())
+}
+
+/// [`spawn_run`] with the daemon's log going to `stderr`.
+pub fn spawn_run_logging(
+    name: &str,
+    config: &str,
+    port: u16,
+    mut program: Command,
+    stderr: Stdio,
+) -> DaemonProcess {
     let dir = std::env::temp_dir().join(format!("camrtc-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("camrtc.toml");
@@ -86,7 +117,7 @@ pub fn spawn_run(name: &str, config: &str, port: u16, mut program: Command) -> D
         .arg("--config")
         .arg(&path)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("daemon starts");
     DaemonProcess { child, base: format!("http://127.0.0.1:{port}") }

@@ -235,10 +235,20 @@ impl WhepClient {
         url: &str,
         token: Option<&str>,
     ) -> Result<Created, (u16, String)> {
+        let authorization = token.map(|token| format!("Bearer {token}"));
+        self.post_with_authorization(url, authorization.as_deref()).await
+    }
+
+    /// POSTs the offer with this `Authorization` header value, if any.
+    pub async fn post_with_authorization(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+    ) -> Result<Created, (u16, String)> {
         let mut request =
             reqwest::Client::new().post(url).header("Content-Type", "application/sdp");
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Bearer {token}"));
+        if let Some(authorization) = authorization {
+            request = request.header("Authorization", authorization);
         }
         let response =
             request.body(self.offer.clone()).send().await.map_err(|e| (0, e.to_string()))?;
@@ -337,9 +347,15 @@ pub async fn delete(url: &str) -> u16 {
 
 /// DELETE with `Authorization: Bearer <token>` when a token is given.
 pub async fn delete_with_token(url: &str, token: Option<&str>) -> u16 {
+    let authorization = token.map(|token| format!("Bearer {token}"));
+    delete_with_authorization(url, authorization.as_deref()).await
+}
+
+/// DELETE with this `Authorization` header value, if any.
+pub async fn delete_with_authorization(url: &str, authorization: Option<&str>) -> u16 {
     let mut request = reqwest::Client::new().delete(url);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
+    if let Some(authorization) = authorization {
+        request = request.header("Authorization", authorization);
     }
     request.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
 }

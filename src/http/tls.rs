@@ -133,9 +133,9 @@ pub fn self_signed_names(host_name: &str, listen: SocketAddr) -> Vec<String> {
     names
 }
 
-/// This machine's host name, from the kernel.
+/// This machine's host name (empty if it cannot be read).
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned()
+    nix::unistd::gethostname().ok().and_then(|name| name.into_string().ok()).unwrap_or_default()
 }
 
 fn fingerprint(cert: &CertificateDer<'_>) -> String {

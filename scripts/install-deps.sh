@@ -2,7 +2,7 @@
 # Install what camrtc needs from Debian's packages, and nothing that is already there.
 #
 #   scripts/install-deps.sh          build dependencies (C toolchain for openh264/opus, ALSA headers)
-#   scripts/install-deps.sh --test   also Chromium, Node.js, npm, systemd (systemd-analyze), the
+#   scripts/install-deps.sh --test   also Chromium, Node.js, npm, systemd (systemd-analyze), ffmpeg, the
 #                                    VM harness (qemu, Debian kernel, busybox, v4l-utils, alsa-utils)
 #                                    and the browser harness's npm packages (tests/browser/node_modules)
 #
@@ -27,6 +27,8 @@ if ((with_test)); then
   # The real-driver VM tests (tests/vm/): a TCG guest running Debian's kernel with vivid and
   # snd-aloop, and the tools that drive those drivers from inside it.
   packages+=(qemu-system-x86 linux-image-amd64 busybox-static cpio v4l-utils alsa-utils)
+  # ffmpeg (libx264) feeds the exec video source's end-to-end test.
+  packages+=(ffmpeg)
 fi
 
 # Installed means dpkg says so. Node.js and npm also count when their commands exist: the machine's

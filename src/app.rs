@@ -3,21 +3,18 @@
 //! tests run the whole daemon on `127.0.0.1:0`.
 
 use crate::auth::{AuthError, Authenticator};
-use crate::config::{AudioSourceKind, Config, ConfigError, HttpConfig, TlsMode, VideoSourceKind};
+use crate::config::{AudioSourceKind, Config, ConfigError, HttpConfig, TlsMode};
 use crate::encode::EncodeError;
-use crate::encode::h264::{H264Settings, probe_profile};
 use crate::http::server::Transport;
 use crate::http::{self, AppState, tls};
 use crate::hub::{self, HubSettings};
 use crate::peer::PeerSettings;
-use crate::peer::sdp::ProfileLevelId;
-use crate::pipeline::{AudioOpener, AudioSettings, ThreadedPipelineFactory, VideoOpener};
+use crate::pipeline::{AudioOpener, AudioSettings, ThreadedPipelineFactory};
 use crate::sessions::Sessions;
+use crate::source::AudioSource;
 use crate::source::alsa::AlsaSource;
 use crate::source::health::health_channel;
 use crate::source::test_audio::TestToneSource;
-use crate::source::test_video::TestVideoSource;
-use crate::source::{AudioSource, VideoSource};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +23,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use webrtc::peer_connection::RTCIceServer;
+
+mod video;
 
 /// Answers wait at most this long for our own ICE candidates.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(1);
@@ -55,21 +54,6 @@ pub enum AppError {
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Serve(std::io::Error),
-}
-
-fn video_opener(config: &Config) -> Result<VideoOpener, AppError> {
-    let video = config.video.clone();
-    match video.source {
-        VideoSourceKind::Test => Ok(Box::new(move || {
-            Ok(Box::new(TestVideoSource::new(video.width, video.height, video.fps))
-                as Box<dyn VideoSource>)
-        })),
-        VideoSourceKind::V4l2 => Err(AppError::Unsupported(
-            "video.source = \"v4l2\": camera capture is not part of this build yet; \
-             set video.source = \"test\""
-                .into(),
-        )),
-    }
 }
 
 fn audio_opener(config: &Config) -> Option<AudioOpener> {
@@ -187,16 +171,6 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| AppError::Unsupported(format!("a start-up task crashed: {e}")))
 }
 
-fn h264_settings(config: &Config) -> H264Settings {
-    H264Settings {
-        width: config.video.width,
-        height: config.video.height,
-        fps: config.video.fps,
-        bitrate_kbps: config.video.bitrate_kbps,
-        keyframe_interval_ms: config.video.keyframe_interval_ms,
-    }
-}
-
 /// Runs the daemon on `listener` until `shutdown` is cancelled. `ready` is called once the
 /// server accepts connections, with the address it listens on.
 pub async fn run(
@@ -208,7 +182,8 @@ pub async fn run(
     config.validate()?;
     crate::peer::rtp::media_epoch();
     let crate::auth::Loaded { authenticator: auth, new_token } = Authenticator::load(&config.auth)?;
-    let video = video_opener(&config)?;
+    let video = video::setup(&config.video).await?;
+    let (video_health, video_health_watch) = health_channel();
     let (audio_health, audio_health_watch) = health_channel();
     let audio = audio_opener(&config).map(|open| AudioSettings {
         open,
@@ -217,19 +192,10 @@ pub async fn run(
     });
     let has_audio = audio.is_some();
     let wedge_video_after = crate::systemd::test_wedge_from_env().map_err(AppError::Unsupported)?;
-    let h264 = h264_settings(&config);
 
-    // Learn the real profile-level-id before the first viewer asks (the codec call blocks).
-    let sps = blocking(move || probe_profile(h264)).await??;
-    let video_profile = ProfileLevelId {
-        profile_idc: sps.profile_idc,
-        profile_iop: sps.constraint_flags,
-        level_idc: sps.level_idc,
-    };
+    let video_profile = video.profile.borrow().to_owned();
     tracing::info!(
-        width = h264.width,
-        height = h264.height,
-        fps = h264.fps,
+        source = ?config.video.source,
         profile_level_id = %video_profile.to_hex(),
         audio = has_audio,
         "media pipeline configured"
@@ -241,7 +207,12 @@ pub async fn run(
             idle_stop: Duration::from_millis(u64::from(config.pipeline.idle_stop_ms)),
             viewer_queue_frames: config.pipeline.viewer_queue_frames,
         },
-        Box::new(ThreadedPipelineFactory { video, h264, audio, wedge_video_after }),
+        Box::new(ThreadedPipelineFactory {
+            video: video.track,
+            video_health,
+            audio,
+            wedge_video_after,
+        }),
         shutdown.clone(),
     );
     let sessions = Sessions::spawn(config.http.max_sessions_per_minute);
@@ -257,7 +228,7 @@ pub async fn run(
             })
             .collect(),
         include_loopback_candidates: config.webrtc.include_loopback_candidates,
-        video_profile,
+        video_profile: video.profile,
         audio: has_audio,
         connect_timeout: Duration::from_millis(u64::from(config.webrtc.connect_timeout_ms)),
         gather_timeout: GATHER_TIMEOUT,
@@ -272,7 +243,10 @@ pub async fn run(
         password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE)),
         max_viewers: config.http.max_viewers,
         cors: Arc::new(http::CorsOrigins::from_config(&config.http.cors_origins)),
-        sources: http::SourceWatches { audio: has_audio.then_some(audio_health_watch) },
+        sources: http::SourceWatches {
+            video: video_health_watch,
+            audio: has_audio.then_some(audio_health_watch),
+        },
     };
 
     let address = listener.local_addr().map_err(AppError::Serve)?;

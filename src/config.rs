@@ -118,6 +118,46 @@ pub enum VideoSourceKind {
     V4l2,
     /// A generated test pattern carrying a timecode.
     Test,
+    /// Annex B H.264 from a command's standard output (`rpicam-vid`, ffmpeg).
+    Exec,
+}
+
+/// Who turns pictures into H.264.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoEncoderKind {
+    /// Passthrough when the camera offers H.264, else the V4L2 hardware encoder when there is
+    /// one, else openh264.
+    Auto,
+    /// Software encoding with openh264.
+    Openh264,
+    /// The camera's own H.264, untouched.
+    Passthrough,
+    /// A V4L2 memory-to-memory hardware encoder (Raspberry Pi 4's bcm2835-codec).
+    V4l2m2m,
+}
+
+/// Which of the camera's pixel formats to capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PixelFormatChoice {
+    /// The best the camera offers for the encoder in use.
+    Auto,
+    Yuyv,
+    Uyvy,
+    Nv12,
+    Yu12,
+    Mjpeg,
+    H264,
+}
+
+/// A V4L2 control value: a number, a switch, or a menu entry by name (e.g. "50 Hz").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ControlValue {
+    Bool(bool),
+    Int(i64),
+    Menu(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -125,11 +165,21 @@ pub enum VideoSourceKind {
 pub struct VideoConfig {
     pub source: VideoSourceKind,
     pub device: String,
+    /// The command whose stdout is the H.264 stream, for `source = "exec"`.
+    pub command: String,
+    pub encoder: VideoEncoderKind,
+    pub format: PixelFormatChoice,
     pub width: u32,
     pub height: u32,
     pub fps: u32,
     pub bitrate_kbps: u32,
     pub keyframe_interval_ms: u32,
+    /// Clockwise degrees: 0, 90, 180 or 270.
+    pub rotate: u32,
+    pub hflip: bool,
+    pub vflip: bool,
+    /// V4L2 controls by name, as `camrtc devices` lists them.
+    pub controls: std::collections::BTreeMap<String, ControlValue>,
 }
 
 impl Default for VideoConfig {
@@ -137,11 +187,20 @@ impl Default for VideoConfig {
         Self {
             source: VideoSourceKind::V4l2,
             device: "/dev/video0".to_owned(),
+            command: "rpicam-vid -t 0 --inline --nopreview --codec h264 --profile baseline \
+                      --width 1280 --height 720 --framerate 30 --intra 60 -o -"
+                .to_owned(),
+            encoder: VideoEncoderKind::Auto,
+            format: PixelFormatChoice::Auto,
             width: 1280,
             height: 720,
             fps: 30,
             bitrate_kbps: 2000,
             keyframe_interval_ms: 2000,
+            rotate: 0,
+            hflip: false,
+            vflip: false,
+            controls: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -401,6 +460,7 @@ impl Config {
 impl VideoConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         check_not_empty("video.device", &self.device)?;
+        check_not_empty("video.command", &self.command)?;
         check_range("video.width", self.width.into(), 256..=1920, true)?;
         check_range("video.height", self.height.into(), 144..=1080, true)?;
         check_range("video.fps", self.fps.into(), 1..=60, false)?;
@@ -410,7 +470,53 @@ impl VideoConfig {
             self.keyframe_interval_ms.into(),
             250..=60_000,
             false,
-        )
+        )?;
+        if ![0, 90, 180, 270].contains(&self.rotate) {
+            return Err(ConfigError::invalid(
+                "video.rotate",
+                format!("= {} must be 0, 90, 180 or 270", self.rotate),
+            ));
+        }
+        let reorients = self.rotate != 0 || self.hflip || self.vflip;
+        let encoded = match self.source {
+            VideoSourceKind::Exec => Some("video.source = \"exec\" delivers H.264"),
+            _ if self.encoder == VideoEncoderKind::Passthrough => {
+                Some("video.encoder = \"passthrough\" sends the camera's H.264 untouched")
+            }
+            _ => None,
+        };
+        if let (true, Some(why)) = (reorients, encoded) {
+            let key = if self.rotate != 0 { "video.rotate" } else { "video.hflip" };
+            return Err(ConfigError::invalid(
+                key,
+                format!("needs raw pictures, but {why}; rotate or flip in the camera instead"),
+            ));
+        }
+        if self.source == VideoSourceKind::Exec
+            && !matches!(self.encoder, VideoEncoderKind::Auto | VideoEncoderKind::Passthrough)
+        {
+            return Err(ConfigError::invalid(
+                "video.encoder",
+                "must be \"auto\" or \"passthrough\" with source = \"exec\" (its output is H.264)",
+            ));
+        }
+        let wants_raw =
+            matches!(self.encoder, VideoEncoderKind::Openh264 | VideoEncoderKind::V4l2m2m);
+        match (self.format, self.encoder) {
+            (PixelFormatChoice::H264, _) if wants_raw => Err(ConfigError::invalid(
+                "video.format",
+                "= \"h264\" needs video.encoder = \"passthrough\" or \"auto\"",
+            )),
+            (f, VideoEncoderKind::Passthrough)
+                if !matches!(f, PixelFormatChoice::Auto | PixelFormatChoice::H264) =>
+            {
+                Err(ConfigError::invalid(
+                    "video.format",
+                    "must be \"auto\" or \"h264\" with video.encoder = \"passthrough\"",
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -718,7 +824,7 @@ mod tests {
                 "[audio]\nsource = \"pulse\"\n",
                 &["config line 2: audio.source: unknown variant `pulse`"],
             ),
-            ("[video]\nsource = \"usb\"\n", &["config line 2: video.source:", "`v4l2` or `test`"]),
+            ("[video]\nsource = \"usb\"\n", &["config line 2: video.source:", "`test`, `exec`"]),
             (
                 "[http]\ncors_origins = [\"dashboard.home\"]\n",
                 &["config line 2: http.cors_origins[0] must be \"*\" or an origin"],
@@ -794,6 +900,23 @@ mod tests {
                 &["config line 2: video.keyframe_interval_ms = 249 must be between 250"],
             ),
             ("[video]\ndevice = \"\"\n", &["config line 2: video.device must not be empty"]),
+            (
+                "[video]\nrotate = 45\n",
+                &["config line 2: video.rotate = 45 must be 0, 90, 180 or 270"],
+            ),
+            (
+                "[video]\nsource = \"exec\"\nhflip = true\n",
+                &["config line 3: video.hflip needs raw pictures", "source = \"exec\""],
+            ),
+            (
+                "[video]\nsource = \"exec\"\nencoder = \"openh264\"\n",
+                &["config line 3: video.encoder must be \"auto\" or \"passthrough\""],
+            ),
+            (
+                "[video]\nencoder = \"openh264\"\nformat = \"h264\"\n",
+                &["config line 3: video.format = \"h264\" needs video.encoder"],
+            ),
+            ("[video]\nencoder = \"x264\"\n", &["video.encoder", "`passthrough`"]),
             ("[audio]\ndevice = \"\"\n", &["config line 2: audio.device must not be empty"]),
             (
                 "[audio]\nbitrate_kbps = 5\n",
@@ -895,11 +1018,22 @@ mod tests {
             [video]
             source = "test"
             device = "/dev/video2"
+            command = "cat /tmp/stream.h264"
+            encoder = "openh264"
+            format = "nv12"
             width = 1920
             height = 1080
             fps = 60
             bitrate_kbps = 8000
             keyframe_interval_ms = 1000
+            rotate = 270
+            hflip = true
+            vflip = true
+
+            [video.controls]
+            brightness = 10
+            white_balance_automatic = false
+            power_line_frequency = "50 Hz"
 
             [audio]
             source = "none"
@@ -946,11 +1080,23 @@ mod tests {
             video: VideoConfig {
                 source: VideoSourceKind::Test,
                 device: "/dev/video2".to_owned(),
+                command: "cat /tmp/stream.h264".to_owned(),
+                encoder: VideoEncoderKind::Openh264,
+                format: PixelFormatChoice::Nv12,
                 width: 1920,
                 height: 1080,
                 fps: 60,
                 bitrate_kbps: 8000,
                 keyframe_interval_ms: 1000,
+                rotate: 270,
+                hflip: true,
+                vflip: true,
+                controls: [
+                    ("brightness".to_owned(), ControlValue::Int(10)),
+                    ("white_balance_automatic".to_owned(), ControlValue::Bool(false)),
+                    ("power_line_frequency".to_owned(), ControlValue::Menu("50 Hz".to_owned())),
+                ]
+                .into(),
             },
             audio: AudioConfig {
                 source: AudioSourceKind::None,

@@ -71,6 +71,13 @@ pub struct FrameSink {
 }
 
 impl FrameSink {
+    /// A sink not attached to any hub, for testing pipeline threads on their own.
+    #[cfg(test)]
+    pub(crate) fn detached(capacity: usize) -> (FrameSink, mpsc::Receiver<(u64, PipelineEvent)>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (FrameSink { generation: 0, tx, overflow: Arc::new(AtomicU64::new(0)) }, rx)
+    }
+
     /// Hands one event to the hub; returns false once the hub is gone, so threads can exit.
     pub fn send(&self, event: PipelineEvent) -> bool {
         match self.tx.try_send((self.generation, event)) {

@@ -39,6 +39,8 @@ enum Command {
     HashToken,
     /// Read a password on standard input and print the hash to put in auth.users.
     HashPassword,
+    /// List cameras (formats, sizes, frame rates, controls) and sound cards, to fill in the config.
+    Devices,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +63,10 @@ fn main() -> anyhow::Result<()> {
                 "a password needs at least 8 characters"
             );
             println!("{}", camrtc::auth::hash_password(&password));
+            Ok(())
+        }
+        Command::Devices => {
+            print!("{}", camrtc::source::devices::report());
             Ok(())
         }
         Command::CheckConfig { path } => {

@@ -2,8 +2,10 @@
 //! never on the async runtime, because a codec call blocks for milliseconds.
 
 pub mod h264;
+pub mod m2m;
 pub mod openh264_library;
 pub mod opus;
+pub mod passthrough;
 
 use bytes::Bytes;
 

@@ -52,6 +52,7 @@ pub struct AppState {
 /// The latest state of each source, published by the threads that supervise them.
 #[derive(Clone)]
 pub struct SourceWatches {
+    pub video: HealthWatch,
     /// None when the config has no audio track.
     pub audio: Option<HealthWatch>,
 }
@@ -174,11 +175,12 @@ async fn viewer_page(
 struct Health {
     status: &'static str,
     sessions: usize,
-    #[serde(flatten)]
-    hub: crate::hub::HubStatus,
+    video: SourceHealth,
     /// Absent without an audio track.
     #[serde(skip_serializing_if = "Option::is_none")]
     audio: Option<SourceHealth>,
+    #[serde(flatten)]
+    hub: crate::hub::HubStatus,
 }
 
 async fn healthz(
@@ -187,11 +189,13 @@ async fn healthz(
 ) -> Result<Json<Health>, ApiError> {
     authorize(&state, &headers).await?;
     let hub = state.hub.status().await?;
+    let video = state.sources.video.borrow().clone();
     let audio = state.sources.audio.as_ref().map(|a| a.borrow().clone());
     let failing = |h: &SourceHealth| h.error.is_some();
-    let degraded = hub.last_pipeline_error.is_some() || audio.as_ref().is_some_and(failing);
+    let degraded =
+        hub.last_pipeline_error.is_some() || failing(&video) || audio.as_ref().is_some_and(failing);
     let status = if degraded { "degraded" } else { "ok" };
-    Ok(Json(Health { status, sessions: state.sessions.count().await, hub, audio }))
+    Ok(Json(Health { status, sessions: state.sessions.count().await, video, audio, hub }))
 }
 
 /// Preflight and WHEP discovery: which body type POST takes, and the ICE servers (so a page can

@@ -19,8 +19,9 @@ pub struct PeerSettings {
     /// Offer loopback host candidates: needed when viewer and daemon share a machine with no other
     /// interface (tests, VMs).
     pub include_loopback_candidates: bool,
-    /// The profile-level-id our encoder really produces, advertised in answers.
-    pub video_profile: ProfileLevelId,
+    /// The profile-level-id the video stream really has, advertised in answers. The video thread
+    /// updates it from each keyframe's SPS (a camera's own H.264 is only known once it streams).
+    pub video_profile: tokio::sync::watch::Receiver<ProfileLevelId>,
     /// Whether an audio track is offered at all.
     pub audio: bool,
     /// A session that has not connected by then is torn down.

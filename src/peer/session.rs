@@ -6,7 +6,7 @@
 
 use super::keyframe_requests::{self, KeyframeRequestForwarder};
 use super::rtp::{RtpStamper, media_epoch};
-use super::sdp::{self, OfferChoice};
+use super::sdp::{self, OfferChoice, ProfileLevelId};
 use super::{PeerError, PeerSettings};
 use crate::hub::{HubHandle, KeyframeReason, ViewerFeed};
 use crate::media::EncodedFrame;
@@ -147,11 +147,15 @@ fn audio_codec() -> RTCRtpCodec {
     }
 }
 
-fn media_engine(choice: &OfferChoice, settings: &PeerSettings) -> Result<MediaEngine, PeerError> {
+fn media_engine(
+    choice: &OfferChoice,
+    settings: &PeerSettings,
+    profile: &ProfileLevelId,
+) -> Result<MediaEngine, PeerError> {
     let mut engine = MediaEngine::default();
     engine.register_codec(
         RTCRtpCodecParameters {
-            rtp_codec: video_codec(&settings.video_profile.to_hex()),
+            rtp_codec: video_codec(&profile.to_hex()),
             payload_type: choice.video_pt,
         },
         RtpCodecKind::Video,
@@ -192,10 +196,13 @@ pub async fn create_session(
     shutdown: CancellationToken,
     on_end: impl FnOnce(SessionEnd) + Send + 'static,
 ) -> Result<(SessionHandle, String), PeerError> {
-    let choice = sdp::choose_codecs(offer, &settings.video_profile)?;
-    let offer = sdp::rewrite_h264_profile(offer, choice.video_pt, &settings.video_profile);
+    // Read once: the stream's profile can change when a camera is swapped, but one session
+    // must advertise the same one everywhere.
+    let profile = *settings.video_profile.borrow();
+    let choice = sdp::choose_codecs(offer, &profile)?;
+    let offer = sdp::rewrite_h264_profile(offer, choice.video_pt, &profile);
 
-    let mut engine = media_engine(&choice, settings)?;
+    let mut engine = media_engine(&choice, settings, &profile)?;
     let registry = register_default_interceptors(Registry::new(), &mut engine)?
         .with(Slot::from(keyframe_requests::SLOT), KeyframeRequestForwarder::default());
     let setting_engine = SettingEngineBuilder::new()
@@ -222,7 +229,7 @@ pub async fn create_session(
             .await?,
     );
 
-    let result = answer(&pc, &offer, &choice, settings, &mut events).await;
+    let result = answer(&pc, &offer, &choice, settings, &profile, &mut events).await;
     let (video, video_sender, audio, answer_sdp) = match result {
         Ok(ok) => ok,
         Err(error) => {
@@ -263,16 +270,13 @@ async fn answer(
     offer: &str,
     choice: &OfferChoice,
     settings: &PeerSettings,
+    profile: &ProfileLevelId,
     events: &mut mpsc::UnboundedReceiver<PcEvent>,
 ) -> Result<(Outgoing, Arc<dyn RtpSender>, Option<Outgoing>, String), PeerError> {
     let epoch = media_epoch();
     let video_ssrc = rand::random();
     let video = Outgoing {
-        track: local_track(
-            RtpCodecKind::Video,
-            video_codec(&settings.video_profile.to_hex()),
-            video_ssrc,
-        ),
+        track: local_track(RtpCodecKind::Video, video_codec(&profile.to_hex()), video_ssrc),
         stamper: RtpStamper::new(video_ssrc, choice.video_pt, 90_000, epoch),
     };
     let video_sender = pc.add_track(video.track.clone() as Arc<dyn TrackLocal>).await?;

@@ -4,7 +4,7 @@
 //! log once each, never per retry.
 
 use super::SourceError;
-use super::health::{HealthSession, SourceHealth};
+use super::health::{HealthSession, SourceHealth, SourceState};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -39,6 +39,60 @@ impl Backoff {
     }
 }
 
+/// What a supervisor should do after a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Try to open the source again after this long.
+    RetryIn(Duration),
+    /// The failure will not go away by retrying (a configuration problem): stay stopped.
+    GiveUp,
+}
+
+/// One source's outage, as its supervisor remembers it: the backoff, the failure last logged (so
+/// a device that stays away is reported once), and whether retrying can help at all.
+#[derive(Debug)]
+pub struct Outage {
+    backoff: Backoff,
+    attempts: u32,
+    reported: Option<String>,
+    given_up: bool,
+}
+
+impl Outage {
+    pub fn new(backoff: Backoff) -> Self {
+        Self { backoff, attempts: 0, reported: None, given_up: false }
+    }
+
+    /// Records a failure to open or to read; returns what to do and, the first time this
+    /// failure is seen, the message to log.
+    pub fn failed(&mut self, error: &SourceError) -> (Decision, Option<String>) {
+        self.attempts = self.attempts.saturating_add(1);
+        let message = error.to_string();
+        let news = (self.reported.as_deref() != Some(&message)).then(|| message.clone());
+        self.reported = Some(message);
+        if error.is_retryable() {
+            (Decision::RetryIn(self.backoff.next_delay()), news)
+        } else {
+            self.given_up = true;
+            (Decision::GiveUp, news)
+        }
+    }
+
+    /// The source delivered again: resets the backoff and returns how many failures the outage
+    /// took, if there was one.
+    pub fn recovered(&mut self) -> Option<u32> {
+        self.backoff.reset();
+        self.reported = None;
+        let attempts = std::mem::take(&mut self.attempts);
+        (attempts > 0).then_some(attempts)
+    }
+
+    /// True once a failure that retrying cannot fix has been seen.
+    pub fn given_up(&self) -> bool {
+        self.given_up
+    }
+}
+
 /// How a supervised run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
@@ -67,12 +121,11 @@ pub fn supervise<S: Supervised>(
     what: &str,
     open: &dyn Fn() -> Result<S, SourceError>,
     mut consume: impl FnMut(S::Item) -> bool,
-    mut backoff: Backoff,
+    backoff: Backoff,
     stop: &AtomicBool,
     health: &HealthSession,
 ) -> Ended {
-    // The last failure logged, so a device that stays missing is reported once.
-    let mut failing: Option<String> = None;
+    let mut outage = Outage::new(backoff);
     let ended = 'outer: loop {
         if stop.load(Ordering::Relaxed) {
             break Ended::Stopped;
@@ -88,9 +141,8 @@ pub fn supervise<S: Supervised>(
                         Ok(item) => {
                             if !delivered {
                                 delivered = true;
-                                backoff.reset();
                                 health.set(SourceHealth::running());
-                                if failing.take().is_some() {
+                                if outage.recovered().is_some() {
                                     tracing::info!("{what} is back");
                                 }
                             }
@@ -98,20 +150,25 @@ pub fn supervise<S: Supervised>(
                                 break 'outer Ended::ConsumerGone;
                             }
                         }
-                        Err(error) => break error.to_string(),
+                        Err(error) => break error,
                     }
                 }
             }
-            Err(error) => error.to_string(),
+            Err(error) => error,
         };
-        let delay = backoff.next_delay();
-        if failing.as_deref() != Some(error.as_str()) {
+        let (decision, news) = outage.failed(&error);
+        let Decision::RetryIn(delay) = decision else {
+            tracing::error!(%error, "{what} stopped; fix the configuration and restart camrtc");
+            health
+                .set(SourceHealth { state: SourceState::Stopped, error: Some(error.to_string()) });
+            return Ended::Stopped;
+        };
+        if news.is_some() {
             tracing::warn!(%error, retry_in = ?delay, "{what} unavailable; retrying until it returns");
         } else {
             tracing::debug!(%error, retry_in = ?delay, "{what} still unavailable");
         }
-        health.set(SourceHealth::retrying(error.clone()));
-        failing = Some(error);
+        health.set(SourceHealth::retrying(error.to_string()));
         sleep_unless_stopped(delay, stop);
     };
     health.set(SourceHealth::stopped());
@@ -119,7 +176,7 @@ pub fn supervise<S: Supervised>(
 }
 
 /// Sleeps for `delay`, waking early (within 50 ms) when `stop` is set.
-fn sleep_unless_stopped(delay: Duration, stop: &AtomicBool) {
+pub fn sleep_unless_stopped(delay: Duration, stop: &AtomicBool) {
     const STEP: Duration = Duration::from_millis(50);
     let deadline = std::time::Instant::now() + delay;
     while !stop.load(Ordering::Relaxed) {
@@ -134,7 +191,7 @@ fn sleep_unless_stopped(delay: Duration, stop: &AtomicBool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::health::{SourceState, health_channel};
+    use crate::source::health::health_channel;
     use std::sync::Mutex;
     use std::time::Instant;
 
@@ -242,5 +299,26 @@ mod tests {
             assert!(stopped_at.elapsed() < Duration::from_millis(300), "stop waits out no backoff");
         });
         assert_eq!(*watch.borrow(), SourceHealth::stopped());
+    }
+
+    #[test]
+    fn an_outage_reports_a_repeating_failure_once_and_recovery_resets_the_backoff() {
+        let mut outage = Outage::new(Backoff::for_devices());
+        let gone = SourceError::Unavailable("/dev/video0: No such device".into());
+        let (decision, news) = outage.failed(&gone);
+        assert_eq!(decision, Decision::RetryIn(Duration::from_millis(500)));
+        assert_eq!(news.as_deref(), Some("/dev/video0: No such device"));
+        let (decision, news) = outage.failed(&gone);
+        assert_eq!(decision, Decision::RetryIn(Duration::from_secs(1)));
+        assert_eq!(news, None, "the same failure again is not news");
+        let (_, news) = outage.failed(&SourceError::Capture("timeout".into()));
+        assert_eq!(news.as_deref(), Some("capture failed: timeout"), "a different one is");
+        assert_eq!(outage.recovered(), Some(3));
+        assert_eq!(outage.recovered(), None);
+        assert_eq!(outage.failed(&gone).0, Decision::RetryIn(Duration::from_millis(500)));
+        assert!(!outage.given_up());
+        let (decision, _) = outage.failed(&SourceError::Config("unknown control".into()));
+        assert_eq!(decision, Decision::GiveUp, "config errors are not retried");
+        assert!(outage.given_up());
     }
 }

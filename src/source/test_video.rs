@@ -4,7 +4,7 @@
 //! measure glass-to-glass latency without any side channel.
 
 use super::timecode;
-use super::{SourceError, VideoSource};
+use super::{SourceError, VideoFrame, VideoOutput, VideoSource};
 use crate::media::{CaptureTime, RawFrame};
 use std::time::{Duration, Instant};
 
@@ -211,14 +211,18 @@ impl TestVideoSource {
 }
 
 impl VideoSource for TestVideoSource {
-    fn next_frame(&mut self) -> Result<RawFrame, SourceError> {
+    fn next_frame(&mut self) -> Result<VideoFrame, SourceError> {
         let fps = self.fps;
         let pacer = *self.pacer.get_or_insert_with(|| Pacer::new(Instant::now(), fps));
         let index = pacer.wait(self.next_index);
         // Stamped right at the deadline, before rendering: the picture "was taken" then.
         let captured = CaptureTime::now();
         self.next_index = index.saturating_add(1);
-        Ok(self.pattern.render(index, captured))
+        Ok(VideoFrame::Raw(self.pattern.render(index, captured)))
+    }
+
+    fn output(&self) -> VideoOutput {
+        VideoOutput::Raw
     }
 }
 
@@ -371,15 +375,15 @@ mod tests {
     #[test]
     fn source_paces_frames() {
         let mut source = TestVideoSource::new(256, 144, 200);
-        let first = source.next_frame().unwrap();
-        let mut previous = first.captured.instant;
+        let first = source.next_frame().unwrap().captured();
+        let mut previous = first.instant;
         for _ in 0..5 {
-            let f = source.next_frame().unwrap();
-            assert!(f.captured.instant > previous);
-            previous = f.captured.instant;
+            let f = source.next_frame().unwrap().captured();
+            assert!(f.instant > previous);
+            previous = f.instant;
         }
         // Five 5 ms intervals, less the instant the first stamp took; a lower bound only, since
         // sleep may overshoot on a busy machine.
-        assert!(previous - first.captured.instant >= Duration::from_millis(20));
+        assert!(previous - first.instant >= Duration::from_millis(20));
     }
 }

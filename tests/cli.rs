@@ -1,5 +1,5 @@
-//! The command line: default config printing, config checking, and a demo that starts, serves
-//! the viewer page and stops cleanly on SIGTERM.
+//! The command line: default config printing, config checking, the device listing, and a demo
+//! that starts, serves the viewer page and stops cleanly on SIGTERM.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -17,6 +17,17 @@ fn print_default_config_is_the_shipped_file() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/camrtc.toml"))
             .expect("shipped config exists");
     assert_eq!(String::from_utf8_lossy(&output.stdout), shipped);
+}
+
+#[test]
+fn devices_lists_every_kind_of_device_even_when_there_are_none() {
+    let output = camrtc().arg("devices").output().expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout);
+    // This machine has no cameras or hardware encoder; the sections still say so.
+    assert!(text.starts_with("Cameras (video.source = \"v4l2\""), "{text}");
+    assert!(text.contains("Hardware H.264 encoder"), "{text}");
+    assert!(text.contains("ALSA sound cards"), "{text}");
 }
 
 #[test]

@@ -127,13 +127,20 @@ fn format_key(format: v4l2::negotiate::CaptureFormat) -> &'static str {
     }
 }
 
-/// Everything `camrtc devices` prints: cameras, then sound cards.
+/// Everything `camrtc devices` prints: cameras, the hardware encoder, then sound cards.
 pub fn report() -> String {
     let sound = match super::alsa::devices::list() {
         Ok(devices) => super::alsa::devices::format(&devices),
         Err(error) => format!("ALSA sound cards: cannot list them: {error}\n"),
     };
-    format!("{}\n{sound}", cameras_report(&cameras()))
+    let encoder = match crate::encode::m2m::device::find_encoder() {
+        Ok(path) => format!(
+            "Hardware H.264 encoder (video.encoder = \"auto\" or \"v4l2m2m\"): {}\n",
+            path.display()
+        ),
+        Err(_) => "Hardware H.264 encoder: none (video.encoder = \"auto\" uses openh264)\n".into(),
+    };
+    format!("{}\n{encoder}\n{sound}", cameras_report(&cameras()))
 }
 
 #[cfg(test)]

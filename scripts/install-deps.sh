@@ -3,8 +3,9 @@
 #
 #   scripts/install-deps.sh          build dependencies (C toolchain for openh264/opus, ALSA headers)
 #   scripts/install-deps.sh --test   also Chromium, Node.js, npm, systemd (systemd-analyze), ffmpeg, the
-#                                    VM harness (qemu, Debian kernel, busybox, v4l-utils, alsa-utils)
-#                                    and the browser harness's npm packages (tests/browser/node_modules)
+#                                    VM harness (qemu, Debian kernel, busybox, v4l-utils, alsa-utils),
+#                                    the browser harness's npm packages (tests/browser/node_modules)
+#                                    and the arm64/armhf cross toolchains (cross/install-deps.sh)
 #
 # Idempotent: apt-get runs only when a package is missing, npm only when node_modules is missing or
 # package-lock.json changed since the last install. Runs as root, or through sudo otherwise.
@@ -16,7 +17,7 @@ with_test=0
 for arg in "$@"; do
   case $arg in
     --test) with_test=1 ;;
-    -h | --help) sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h | --help) sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "install-deps: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -77,4 +78,8 @@ if ((with_test)); then
     (cd "$dir" && npm ci --no-audit --no-fund --cache "$cache")
     echo "$want" >"$stamp"
   fi
+fi
+
+if ((with_test)); then
+  "$repo/cross/install-deps.sh" arm64 armhf
 fi

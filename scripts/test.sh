@@ -17,6 +17,9 @@ cargo clippy --all-targets -- -D warnings
 stage "fuzz: every target for 30 s (scripts/fuzz.sh)"
 scripts/fuzz.sh 30
 
+stage "cross: arm64 + armhf release builds, tests under qemu-user, .deb packages (cross/ci.sh)"
+cross/ci.sh
+
 stage "cargo test --all-targets"
 cargo test --all-targets
 

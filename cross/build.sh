@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds camrtc for one Debian architecture, in release mode:
+#
+#   cross/build.sh ARCH        ARCH: amd64, arm64 or armhf
+#
+# One cargo invocation produces both the `camrtc` binary (what the .deb ships) and the library's
+# unit-test binary (what cross/test-qemu.sh runs under emulation), so the dependency tree is
+# compiled once per target. (Because the tests are in the same build, cargo enables tokio's
+# `test-util` feature, a dev-dependency, in the binary too; it only adds clock-pausing functions
+# that the daemon never calls.) Writes the unit-test binary's path to $OUT/camrtc-lib-tests.path.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$REPO/cross/env.sh"
+cross_env "${1:?usage: cross/build.sh amd64|arm64|armhf}"
+shift
+cd "$REPO"
+"$REPO/cross/install-deps.sh" "$DEB_ARCH"
+
+out=$(cross_out_dir)
+json=$(mktemp)
+trap 'rm -f "$json"' EXIT
+# `--test cli` makes cargo build the real binary (integration tests need it) in this invocation.
+cargo test --release --locked --target "$RUST_TARGET" --no-run --lib --test cli "$@" \
+  --message-format=json-render-diagnostics >"$json"
+lib_tests=$(python3 - "$json" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    msg = json.loads(line)
+    if msg.get("reason") == "compiler-artifact" and msg["target"]["kind"] == ["lib"] \
+            and msg["profile"]["test"] and msg.get("executable"):
+        print(msg["executable"])
+PY
+)
+[[ -x $out/camrtc && -x $lib_tests ]] || { echo "cross: build produced no binary" >&2; exit 1; }
+echo "$lib_tests" >"$out/camrtc-lib-tests.path"
+echo "cross: $DEB_ARCH: $out/camrtc ($(stat -c %s "$out/camrtc") bytes, $(file -b "$out/camrtc" | cut -d, -f1-2))"

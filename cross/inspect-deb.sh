@@ -16,7 +16,7 @@ field() { dpkg-deb -f "$deb" "$1"; }
 [[ $(field Package) == camrtc ]] || fail "Package is $(field Package)"
 [[ $(field Architecture) == "$arch" ]] || fail "Architecture is $(field Architecture), not $arch"
 depends=$(field Depends)
-for dep in adduser 'libc6 (>= 2.34)'; do
+for dep in adduser 'libc6 (>= 2.34)' libasound2; do
   [[ $depends == *"$dep"* ]] || fail "Depends lacks $dep: $depends"
 done
 say "Depends: $depends"

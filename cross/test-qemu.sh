@@ -32,7 +32,7 @@ if message=$(cross_run "$bin" check-config "$bad" 2>&1); then
   say "check-config accepted an odd width"; exit 1
 fi
 grep -q 'video.width = 1281 must be even' <<<"$message" || { say "unexpected error: $message"; exit 1; }
-say "check-config refuses a bad config: $(head -1 <<<"$message")"
+say "check-config refuses a bad config: $(grep -m1 -o "video.width.*" <<<"$message")"
 
 say "WHEP session: emulated daemon, native client"
 # The client is a host build: not the cross target dir's CARGO_BUILD_TARGET.

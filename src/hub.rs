@@ -150,9 +150,10 @@ pub struct HubStatus {
     pub gop_replays: u64,
     pub dropped_frames: u64,
     pub pipeline_overflow: u64,
-    /// When the running pipeline last showed progress: its start, then every video frame (and
-    /// audio chunk, once audio has flowed). A capture thread stuck in a driver call stops moving
-    /// it; the systemd watchdog reads it. `None` while no pipeline runs.
+    /// When the running pipeline last showed progress: its start, then every video frame. A
+    /// capture thread stuck in a driver call stops moving it; the systemd watchdog reads it.
+    /// `None` while no pipeline runs. Audio does not count: its own supervisor reopens a
+    /// vanished microphone with backoff, and a missing microphone must not restart the daemon.
     #[serde(skip)]
     pub pipeline_progress: Option<Instant>,
 }
@@ -399,7 +400,6 @@ pub fn spawn(
         status: HubStatus::default(),
         commands: commands.clone(),
         video_progress: None,
-        audio_progress: None,
     };
     let task = tokio::spawn(hub.run(command_rx, events, shutdown));
     (HubHandle { commands }, task)
@@ -422,9 +422,8 @@ struct Hub {
     restart_backoff: Duration,
     status: HubStatus,
     commands: mpsc::UnboundedSender<Command>,
-    /// Progress of the running pipeline's tracks; audio stays `None` until its first chunk.
+    /// The running pipeline's start, then its latest video frame.
     video_progress: Option<Instant>,
-    audio_progress: Option<Instant>,
 }
 
 impl Hub {
@@ -523,10 +522,7 @@ impl Hub {
                 status.active_viewers = self.viewers.values().filter(|v| v.active).count();
                 status.pipeline_running = self.pipeline.is_some();
                 status.pipeline_overflow = self.overflow.load(Ordering::Relaxed);
-                status.pipeline_progress = self
-                    .pipeline
-                    .as_ref()
-                    .and([self.video_progress, self.audio_progress].into_iter().flatten().min());
+                status.pipeline_progress = self.pipeline.as_ref().and(self.video_progress);
                 let _ = reply.send(status);
             }
         }
@@ -562,7 +558,6 @@ impl Hub {
             }
             PipelineEvent::Audio(frame) => {
                 self.status.audio_frames += 1;
-                self.audio_progress = Some(now);
                 let frame = Arc::new(frame);
                 let mut gone = Vec::new();
                 for (&id, viewer) in self.viewers.iter_mut().filter(|(_, v)| v.active) {
@@ -637,7 +632,6 @@ impl Hub {
         self.recent_gop = RecentGop::default();
         // A fresh pipeline gets the stall limit to deliver its first frame.
         self.video_progress = Some(now);
-        self.audio_progress = None;
         let sink = FrameSink {
             generation: self.generation,
             tx: self.events_tx.clone(),

@@ -60,7 +60,7 @@ pub fn watchdog_verdict(now: Instant, seen: &Observation, stall_limit: Duration)
     match hub.pipeline_progress {
         Some(at) if hub.pipeline_running && now.saturating_duration_since(at) > stall_limit => {
             Verdict::Withhold(format!(
-                "capture is stuck: no media frame for {} s",
+                "capture is stuck: no video frame for {} s",
                 now.saturating_duration_since(at).as_secs()
             ))
         }
@@ -237,7 +237,7 @@ mod tests {
         let seen = healthy(running_since(now - STALL_LIMIT - Duration::from_secs(2)));
         assert_eq!(
             watchdog_verdict(now, &seen, STALL_LIMIT),
-            Verdict::Withhold("capture is stuck: no media frame for 7 s".into())
+            Verdict::Withhold("capture is stuck: no video frame for 7 s".into())
         );
     }
 

@@ -47,6 +47,16 @@ impl VmRun {
 
 /// Boots the VM and runs `test_name` of the current test binary in it, giving up after `limit`.
 pub fn run_self(test_name: &str, limit: Duration) -> VmRun {
+    run_self_with(test_name, limit, &[])
+}
+
+/// Like [`run_self`], with the host's real systemd as the guest's PID 1 (run.sh --systemd): the
+/// test runs as a oneshot service once the system is up, over a writable overlay of the host root.
+pub fn run_self_under_systemd(test_name: &str, limit: Duration) -> VmRun {
+    run_self_with(test_name, limit, &["--systemd"])
+}
+
+fn run_self_with(test_name: &str, limit: Duration, options: &[&str]) -> VmRun {
     let exe = std::env::current_exe().expect("the test binary knows its path");
     assert!(
         !exe.starts_with("/tmp") && !exe.starts_with("/run"),
@@ -56,7 +66,9 @@ pub fn run_self(test_name: &str, limit: Duration) -> VmRun {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/run.sh");
     let started = Instant::now();
     let output = Command::new(&script)
-        .args(["--timeout", &limit.as_secs().to_string(), "--"])
+        .args(["--timeout", &limit.as_secs().to_string()])
+        .args(options)
+        .arg("--")
         .arg(&exe)
         .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
         .env(GUEST_ENV, "1")

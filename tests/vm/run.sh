@@ -3,7 +3,10 @@
 # vivid (cameras), snd-aloop (an ALSA loopback sound card) and dummy (a network interface with
 # 192.0.2.10/24, a documentation address nothing can route to). See tests/vm/README.md.
 #
-#   tests/vm/run.sh [--timeout SECONDS] [--modules "vivid snd-aloop dummy"] -- COMMAND [ARG...]
+#   tests/vm/run.sh [--timeout SECONDS] [--modules "vivid snd-aloop dummy"] [--systemd] -- COMMAND [ARG...]
+#
+# --systemd boots the host's real systemd as PID 1 instead (over a writable tmpfs overlay of the
+# read-only host root) and runs COMMAND as a oneshot service once the system is up.
 #
 # The guest boots Debian's linux-image-amd64 kernel under TCG (2 CPUs, 2 GiB) with a tiny
 # busybox initramfs, mounts this machine's root file system read-only over 9p, puts tmpfs on
@@ -16,12 +19,14 @@ set -euo pipefail
 
 timeout=300
 modules="vivid snd-aloop dummy"
+systemd=0
 while (($#)); do
   case $1 in
+    --systemd) systemd=1; shift ;;
     --timeout) timeout=$2; shift 2 ;;
     --modules) modules=$2; shift 2 ;;
     --) shift; break ;;
-    -h | --help) sed -n '2,15s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h | --help) sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "vm: unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -61,7 +66,7 @@ if [[ ! -s $initrd || $initrd -ot $busybox || $initrd -ot "${BASH_SOURCE[0]}" ]]
   mkdir -p "$root/bin" "$root/modules" "$root/newroot"
   cp "$busybox" "$root/bin/busybox"
   for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci netfs \
-    fscache 9pnet 9pnet_virtio 9p; do
+    fscache 9pnet 9pnet_virtio 9p overlay; do
     path=$(find "/lib/modules/$release/kernel" -name "$m.ko*" -print -quit)
     [[ -n $path ]] || continue # built into this kernel
     case $path in
@@ -84,13 +89,49 @@ for m in $(cat /modules/order); do insmod "/modules/$m.ko" || echo "vm: insmod $
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot /newroot; then
   echo "vm: cannot mount the host root"; echo "CAMRTC_VM_EXIT=125"; poweroff -f
 fi
+job=$(sed -n 's/.*camrtc\.job=\([^ ]*\).*/\1/p' /proc/cmdline)
+if grep -q 'camrtc\.systemd=1' /proc/cmdline; then
+  # --systemd: the host's real systemd as PID 1. The read-only host root becomes the lower layer
+  # of an overlay whose tmpfs upper layer takes the test's users, units and state.
+  mkdir -p /lower /ovl
+  mount --move /newroot /lower
+  mount -t tmpfs tmpfs /ovl
+  mkdir -p /ovl/upper /ovl/work
+  mount -t overlay overlay -o lowerdir=/lower,upperdir=/ovl/upper,workdir=/ovl/work /newroot
+  # A container marker would make systemd behave as a container (and ignore the kernel command
+  # line); an empty machine id makes it generate one for this boot.
+  rm -f /newroot/.dockerenv /newroot/run/.containerenv
+  : >/newroot/etc/machine-id
+  # The markers go straight to the console (the command's own output takes the journal's way
+  # there, a little later: hence the pause before powering off).
+  cat >/newroot/etc/camrtc-vm-job.sh <<JOB
+echo "CAMRTC_VM_BOOTED uptime=\$(cut -d' ' -f1 /proc/uptime)" >/dev/console
+/bin/sh $job/guest.sh
+status=\$?
+sleep 2
+echo "CAMRTC_VM_EXIT=\$status" >/dev/console
+systemctl poweroff --force --force
+JOB
+  cat >/newroot/etc/systemd/system/camrtc-vm-job.service <<UNIT
+[Unit]
+Description=the tests/vm/run.sh command
+After=systemd-udevd.service systemd-journald.service
+[Service]
+Type=oneshot
+ExecStart=/bin/sh /etc/camrtc-vm-job.sh
+StandardOutput=journal+console
+StandardError=journal+console
+FailureAction=poweroff-force
+UNIT
+  for fs in proc sys dev; do mount --move "/$fs" "/newroot/$fs"; done
+  exec switch_root /newroot /lib/systemd/systemd
+fi
 for fs in proc:proc sysfs:sys devtmpfs:dev tmpfs:tmp tmpfs:run; do
   mount -t "${fs%%:*}" "${fs%%:*}" "/newroot/${fs#*:}"
 done
 mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm
-job=$(sed -n 's/.*camrtc\.job=\([^ ]*\).*/\1/p' /proc/cmdline)
 echo "CAMRTC_VM_BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)"
 chroot /newroot /bin/sh "$job/guest.sh"
 echo "CAMRTC_VM_EXIT=$?"
@@ -125,13 +166,16 @@ fi
   echo
 } >"$job/guest.sh"
 
+boot_args=
+((systemd)) && boot_args="camrtc.systemd=1 systemd.unit=camrtc-vm-job.service systemd.show_status=false"
+
 # Console output goes through a file so the marker lines can be read after qemu exits.
 console=$job/console.log
 set +e
 timeout --foreground -k 5 "$timeout" qemu-system-x86_64 \
   -accel tcg,thread=multi -cpu max -smp 2 -m 2G \
   -kernel "$kernel" -initrd "$initrd" \
-  -append "console=ttyS0 quiet loglevel=3 panic=-1 camrtc.job=$job" \
+  -append "console=ttyS0 quiet loglevel=3 panic=-1 camrtc.job=$job $boot_args" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
   -nographic -no-reboot -nic none -monitor none -serial stdio </dev/null |
   tee "$console" | tr -d '\r'

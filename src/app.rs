@@ -171,6 +171,34 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| AppError::Unsupported(format!("a start-up task crashed: {e}")))
 }
 
+fn about(config: &Config) -> http::About {
+    let video = &config.video;
+    let audio = &config.audio;
+    http::About {
+        version: env!("CARGO_PKG_VERSION"),
+        started: std::time::Instant::now(),
+        config: serde_json::json!({
+            "video": {
+                "source": video.source,
+                "width": video.width,
+                "height": video.height,
+                "fps": video.fps,
+                "bitrate_kbps": video.bitrate_kbps,
+            },
+            "audio": (audio.source != AudioSourceKind::None).then(|| serde_json::json!({
+                "source": audio.source,
+                "bitrate_kbps": audio.bitrate_kbps,
+            })),
+        }),
+        https: config.http.tls != TlsMode::Off,
+        auth: match config.auth.mode {
+            crate::config::AuthMode::Token => "token",
+            crate::config::AuthMode::Basic => "basic",
+            crate::config::AuthMode::None => "none",
+        },
+    }
+}
+
 /// Runs the daemon on `listener` until `shutdown` is cancelled. `ready` is called once the
 /// server accepts connections, with the address it listens on.
 pub async fn run(
@@ -247,6 +275,7 @@ pub async fn run(
             video: video_health_watch,
             audio: has_audio.then_some(audio_health_watch),
         },
+        about: Arc::new(about(&config)),
     };
 
     let address = listener.local_addr().map_err(AppError::Serve)?;

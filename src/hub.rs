@@ -115,6 +115,48 @@ pub enum KeyframeReason {
     Resync,
 }
 
+/// Keyframe requests by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KeyframeRequestCounts {
+    pub join: u64,
+    pub picture_loss: u64,
+    pub resync: u64,
+}
+
+impl KeyframeRequestCounts {
+    fn count(&mut self, reason: KeyframeReason) {
+        match reason {
+            KeyframeReason::Join => self.join += 1,
+            KeyframeReason::PictureLoss => self.picture_loss += 1,
+            KeyframeReason::Resync => self.resync += 1,
+        }
+    }
+}
+
+/// A latency histogram with fixed bounds, cheap enough to update for every frame.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LatencyHistogram {
+    /// `counts[i]`: observations at most `LATENCY_BOUNDS_MS[i]`; the last is everything larger.
+    pub counts: [u64; LATENCY_BOUNDS_MS.len() + 1],
+    pub sum: Duration,
+}
+
+/// Upper bounds of the latency buckets, in milliseconds: a frame interval at 30 fps is 33 ms.
+pub const LATENCY_BOUNDS_MS: [u64; 10] = [1, 2, 5, 10, 20, 35, 50, 100, 250, 1000];
+
+impl LatencyHistogram {
+    pub fn observe(&mut self, latency: Duration) {
+        let millis = latency.as_secs_f64() * 1000.0;
+        let bucket = LATENCY_BOUNDS_MS.iter().position(|&bound| millis <= bound as f64);
+        self.counts[bucket.unwrap_or(LATENCY_BOUNDS_MS.len())] += 1;
+        self.sum += latency;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
 /// What a viewer receives: one queue per track. Dropping it leaves the hub.
 pub struct ViewerFeed {
     pub id: ViewerId,
@@ -149,6 +191,15 @@ pub struct HubStatus {
     /// Viewers started from a recent keyframe instead of a new IDR.
     pub gop_replays: u64,
     pub dropped_frames: u64,
+    /// The audio part of `dropped_frames`.
+    pub dropped_audio_frames: u64,
+    /// Frames queued to viewers, summed over viewers (one frame to three viewers counts three).
+    pub frames_delivered: u64,
+    /// Keyframe requests received, by why, before coalescing into `keyframe_requests_sent`.
+    pub keyframe_requests: KeyframeRequestCounts,
+    /// Capture to arrival at the hub for video frames: capture, conversion and encoding.
+    #[serde(skip)]
+    pub capture_to_hub: LatencyHistogram,
     pub pipeline_overflow: u64,
     /// When the running pipeline last showed progress: its start, then every video frame. A
     /// capture thread stuck in a driver call stops moving it; the systemd watchdog reads it.
@@ -532,6 +583,8 @@ impl Hub {
         match event {
             PipelineEvent::Video(frame) => {
                 self.status.video_frames += 1;
+                let captured = Instant::from_std(frame.captured.instant);
+                self.status.capture_to_hub.observe(now.saturating_duration_since(captured));
                 self.video_progress = Some(now);
                 if frame.keyframe {
                     self.status.keyframes += 1;
@@ -547,7 +600,8 @@ impl Hub {
                     match viewer.offer_video(id, &frame, now) {
                         Delivery::Dropped => dropped += 1,
                         Delivery::Gone => gone.push(id),
-                        Delivery::Sent | Delivery::Skipped => {}
+                        Delivery::Sent => self.status.frames_delivered += 1,
+                        Delivery::Skipped => {}
                     }
                 }
                 self.status.dropped_frames += dropped;
@@ -562,9 +616,13 @@ impl Hub {
                 let mut gone = Vec::new();
                 for (&id, viewer) in self.viewers.iter_mut().filter(|(_, v)| v.active) {
                     match viewer.offer_audio(id, &frame, now) {
-                        Delivery::Dropped => self.status.dropped_frames += 1,
+                        Delivery::Dropped => {
+                            self.status.dropped_frames += 1;
+                            self.status.dropped_audio_frames += 1;
+                        }
                         Delivery::Gone => gone.push(id),
-                        Delivery::Sent | Delivery::Skipped => {}
+                        Delivery::Sent => self.status.frames_delivered += 1,
+                        Delivery::Skipped => {}
                     }
                 }
                 self.forget(gone, now);
@@ -658,6 +716,7 @@ impl Hub {
 
     fn request_keyframe(&mut self, reason: KeyframeReason, now: Instant) {
         tracing::trace!(?reason, "keyframe requested");
+        self.status.keyframe_requests.count(reason);
         if self.gate.request(now) {
             self.send_keyframe_request();
         }

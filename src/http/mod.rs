@@ -2,6 +2,7 @@
 //! and map results to responses; sessions and media live elsewhere.
 
 mod error;
+pub mod metrics;
 pub mod server;
 pub mod tls;
 pub mod trickle;
@@ -47,6 +48,20 @@ pub struct AppState {
     pub max_viewers: u32,
     pub cors: Arc<CorsOrigins>,
     pub sources: SourceWatches,
+    pub about: Arc<About>,
+}
+
+/// Facts about this daemon that do not change while it runs, for `/api/status` and `/metrics`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct About {
+    pub version: &'static str,
+    #[serde(skip)]
+    pub started: std::time::Instant,
+    /// What the configuration asks of the camera and encoder (`video`) and of the microphone
+    /// (`audio`, null without audio). The sources' live state is in the health part.
+    pub config: serde_json::Value,
+    pub https: bool,
+    pub auth: &'static str,
 }
 
 /// The latest state of each source, published by the threads that supervise them.
@@ -55,6 +70,15 @@ pub struct SourceWatches {
     pub video: HealthWatch,
     /// None when the config has no audio track.
     pub audio: Option<HealthWatch>,
+}
+
+impl SourceWatches {
+    /// Each source's current state, by track.
+    pub fn snapshot(&self) -> Vec<(&'static str, SourceHealth)> {
+        let video = ("video", self.video.borrow().clone());
+        let audio = self.audio.iter().map(|audio| ("audio", audio.borrow().clone()));
+        std::iter::once(video).chain(audio).collect()
+    }
 }
 
 /// Checks the request's credentials. Password hashes take real CPU time, so those checks run on
@@ -77,6 +101,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(viewer_page))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(prometheus_metrics))
+        .route("/api/status", get(api_status))
         .route("/whep", post(create_session).options(whep_options))
         .route(
             "/whep/{id}",
@@ -196,6 +222,45 @@ async fn healthz(
         hub.last_pipeline_error.is_some() || failing(&video) || audio.as_ref().is_some_and(failing);
     let status = if degraded { "degraded" } else { "ok" };
     Ok(Json(Health { status, sessions: state.sessions.count().await, video, audio, hub }))
+}
+
+/// Prometheus scrape: authenticated like every API (Prometheus sends a bearer token with
+/// `authorization: { credentials: … }`).
+async fn prometheus_metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers).await?;
+    let hub = state.hub.status().await?;
+    let snapshot = metrics::Snapshot {
+        hub,
+        sessions: state.sessions.count().await,
+        video_bitrate_target: state.about.config["video"]["bitrate_kbps"].as_u64().unwrap_or(0)
+            * 1000,
+        sources: state.sources.snapshot(),
+    };
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    Ok(([(header::CONTENT_TYPE, content_type)], metrics::render(snapshot)).into_response())
+}
+
+#[derive(serde::Serialize)]
+struct Status {
+    #[serde(flatten)]
+    about: About,
+    uptime_seconds: u64,
+    #[serde(flatten)]
+    health: Health,
+}
+
+/// Everything `/healthz` says plus what the daemon is configured to do and for how long it has
+/// been up: one document for a person with curl, a dashboard, or the viewer page.
+async fn api_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Status>, ApiError> {
+    let Json(health) = healthz(State(state.clone()), headers).await?;
+    let uptime_seconds = state.about.started.elapsed().as_secs();
+    Ok(Json(Status { about: About::clone(&state.about), uptime_seconds, health }))
 }
 
 /// Preflight and WHEP discovery: which body type POST takes, and the ICE servers (so a page can

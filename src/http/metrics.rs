@@ -1,0 +1,229 @@
+//! `/metrics` for Prometheus and `/api/status` for people and pages.
+//!
+//! Both are rendered from one snapshot of the hub's counters taken at request time: the hub owns
+//! the numbers and nothing else keeps a second copy that could drift from them.
+
+use crate::hub::{HubStatus, LATENCY_BOUNDS_MS};
+use crate::source::health::{SourceHealth, SourceState};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
+
+/// What one scrape reports.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub hub: HubStatus,
+    pub sessions: usize,
+    /// Configured H.264 target, bits per second.
+    pub video_bitrate_target: u64,
+    /// Source states by track name.
+    pub sources: Vec<(&'static str, SourceHealth)>,
+}
+
+/// The OpenMetrics text of `snapshot`.
+pub fn render(snapshot: Snapshot) -> String {
+    let mut registry = Registry::with_prefix("camrtc");
+    registry.register_collector(Box::new(snapshot));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)
+        .expect("writing to a String cannot fail");
+    text
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let hub = &self.hub;
+        let gauge = |encoder: &mut DescriptorEncoder, name, help, value: i64| {
+            ConstGauge::new(value).encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Gauge,
+            )?)
+        };
+        gauge(
+            &mut encoder,
+            "sessions",
+            "WHEP sessions, connected or connecting.",
+            count(self.sessions),
+        )?;
+        gauge(&mut encoder, "viewers", "Viewers joined to the hub.", count(hub.viewers))?;
+        gauge(
+            &mut encoder,
+            "viewers_active",
+            "Viewers whose connection is up and who receive media.",
+            count(hub.active_viewers),
+        )?;
+        gauge(
+            &mut encoder,
+            "pipeline_running",
+            "1 while capture and encoding run (on demand: while someone watches).",
+            i64::from(hub.pipeline_running),
+        )?;
+        gauge(
+            &mut encoder,
+            "video_bitrate_target_bits_per_second",
+            "The H.264 encoder's target bitrate.",
+            i64::try_from(self.video_bitrate_target).unwrap_or(i64::MAX),
+        )?;
+
+        let mut up = encoder.encode_descriptor(
+            "source_up",
+            "1 while a source delivers; 0 while it is retrying or stopped.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (track, health) in &self.sources {
+            let value = i64::from(health.state == SourceState::Running);
+            ConstGauge::new(value).encode(up.encode_family(&[("track", *track)])?)?;
+        }
+
+        let counter = |encoder: &mut DescriptorEncoder, name, help, value: u64| {
+            ConstCounter::new(value).encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Counter,
+            )?)
+        };
+        let mut frames = encoder.encode_descriptor(
+            "frames",
+            "Encoded frames from the pipeline (video access units, 20 ms audio packets).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (track, value) in [("video", hub.video_frames), ("audio", hub.audio_frames)] {
+            ConstCounter::new(value).encode(frames.encode_family(&[("track", track)])?)?;
+        }
+        counter(
+            &mut encoder,
+            "frames_delivered",
+            "Frames queued to viewers, summed over viewers.",
+            hub.frames_delivered,
+        )?;
+        let mut dropped = encoder.encode_descriptor(
+            "frames_dropped",
+            "Frames dropped because a viewer's queue was full (that viewer resumes at the next keyframe).",
+            None,
+            MetricType::Counter,
+        )?;
+        let video_dropped = hub.dropped_frames.saturating_sub(hub.dropped_audio_frames);
+        for (track, value) in [("video", video_dropped), ("audio", hub.dropped_audio_frames)] {
+            ConstCounter::new(value).encode(dropped.encode_family(&[("track", track)])?)?;
+        }
+        counter(
+            &mut encoder,
+            "pipeline_overflow",
+            "Frames the pipeline could not hand to the hub because it was behind.",
+            hub.pipeline_overflow,
+        )?;
+        counter(&mut encoder, "keyframes", "IDR frames encoded.", hub.keyframes)?;
+        let mut requests = encoder.encode_descriptor(
+            "keyframe_requests",
+            "Keyframe requests by reason, before coalescing.",
+            None,
+            MetricType::Counter,
+        )?;
+        let reasons = hub.keyframe_requests;
+        for (reason, value) in [
+            ("join", reasons.join),
+            ("picture_loss", reasons.picture_loss),
+            ("resync", reasons.resync),
+        ] {
+            ConstCounter::new(value).encode(requests.encode_family(&[("reason", reason)])?)?;
+        }
+        counter(
+            &mut encoder,
+            "keyframe_requests_sent",
+            "Keyframe requests passed to the encoder (at most one per 250 ms).",
+            hub.keyframe_requests_sent,
+        )?;
+        counter(
+            &mut encoder,
+            "gop_replays",
+            "Viewers started from a recent keyframe instead of a new one.",
+            hub.gop_replays,
+        )?;
+
+        let histogram = &hub.capture_to_hub;
+        // Per-bucket counts: the encoder accumulates them, and writes f64::MAX as "+Inf".
+        let buckets: Vec<(f64, u64)> = LATENCY_BOUNDS_MS
+            .iter()
+            .map(|&bound| bound as f64 / 1000.0)
+            .chain([f64::MAX])
+            .zip(histogram.counts)
+            .collect();
+        encoder
+            .encode_descriptor(
+                "capture_to_hub",
+                "Video frames' time from capture to the hub: conversion and encoding.",
+                Some(&Unit::Seconds),
+                MetricType::Histogram,
+            )?
+            .encode_histogram::<Vec<(String, String)>>(
+                histogram.sum.as_secs_f64(),
+                histogram.count(),
+                &buckets,
+                None,
+            )
+    }
+}
+
+fn count(value: usize) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_snapshot_renders_as_openmetrics() {
+        let mut hub = HubStatus {
+            viewers: 3,
+            active_viewers: 2,
+            pipeline_running: true,
+            video_frames: 90,
+            audio_frames: 150,
+            dropped_frames: 7,
+            dropped_audio_frames: 2,
+            ..HubStatus::default()
+        };
+        hub.keyframe_requests.picture_loss = 4;
+        for millis in [1, 3, 3, 40, 2000] {
+            hub.capture_to_hub.observe(Duration::from_millis(millis));
+        }
+        let text = render(Snapshot {
+            hub,
+            sessions: 3,
+            video_bitrate_target: 1_000_000,
+            sources: vec![
+                ("video", SourceHealth::running()),
+                ("audio", SourceHealth::retrying("gone")),
+            ],
+        });
+        for line in [
+            "camrtc_viewers_active 2",
+            "camrtc_pipeline_running 1",
+            "camrtc_video_bitrate_target_bits_per_second 1000000",
+            "camrtc_source_up{track=\"video\"} 1",
+            "camrtc_source_up{track=\"audio\"} 0",
+            "camrtc_frames_total{track=\"audio\"} 150",
+            "camrtc_frames_dropped_total{track=\"video\"} 5",
+            "camrtc_frames_dropped_total{track=\"audio\"} 2",
+            "camrtc_keyframe_requests_total{reason=\"picture_loss\"} 4",
+            "camrtc_capture_to_hub_seconds_bucket{le=\"0.001\"} 1",
+            "camrtc_capture_to_hub_seconds_bucket{le=\"0.005\"} 3",
+            "camrtc_capture_to_hub_seconds_bucket{le=\"0.05\"} 4",
+            "camrtc_capture_to_hub_seconds_bucket{le=\"+Inf\"} 5",
+            "camrtc_capture_to_hub_seconds_count 5",
+            "# EOF",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+        }
+    }
+}

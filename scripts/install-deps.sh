@@ -4,6 +4,7 @@
 #   scripts/install-deps.sh          build dependencies (C toolchain for openh264/opus, ALSA headers)
 #   scripts/install-deps.sh --test   also Chromium, Node.js, npm, systemd (systemd-analyze), ffmpeg, the
 #                                    VM harness (qemu, Debian kernel, busybox, v4l-utils, alsa-utils),
+#                                    coturn and iproute2 for the network-namespace TURN test,
 #                                    the browser harness's npm packages (tests/browser/node_modules)
 #                                    and the arm64/armhf cross toolchains (cross/install-deps.sh)
 #
@@ -17,7 +18,7 @@ with_test=0
 for arg in "$@"; do
   case $arg in
     --test) with_test=1 ;;
-    -h | --help) sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h | --help) sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "install-deps: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -30,6 +31,9 @@ if ((with_test)); then
   packages+=(qemu-system-x86 linux-image-amd64 busybox-static cpio v4l-utils alsa-utils)
   # ffmpeg (libx264) feeds the exec video source's end-to-end test.
   packages+=(ffmpeg)
+  # tests/turn_relay.rs: a real TURN server (started by the test, never as a service) between
+  # network namespaces made with `ip netns`.
+  packages+=(coturn iproute2)
 fi
 
 # Installed means dpkg says so. Node.js and npm also count when their commands exist: the machine's

@@ -8,6 +8,7 @@ use crate::encode::EncodeError;
 use crate::http::server::Transport;
 use crate::http::{self, AppState, tls};
 use crate::hub::{self, HubSettings};
+use crate::ice::IceServers;
 use crate::peer::PeerSettings;
 use crate::pipeline::{AudioOpener, AudioSettings, ThreadedPipelineFactory};
 use crate::sessions::Sessions;
@@ -22,7 +23,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use webrtc::peer_connection::RTCIceServer;
 
 mod video;
 
@@ -245,16 +245,6 @@ pub async fn run(
     );
     let sessions = Sessions::spawn(config.http.max_sessions_per_minute);
     let peer = PeerSettings {
-        ice_servers: config
-            .webrtc
-            .ice_servers
-            .iter()
-            .map(|s| RTCIceServer {
-                urls: s.urls.clone(),
-                username: s.username.clone().unwrap_or_default(),
-                credential: s.credential.clone().unwrap_or_default(),
-            })
-            .collect(),
         include_loopback_candidates: config.webrtc.include_loopback_candidates,
         video_profile: video.profile,
         audio: has_audio,
@@ -265,7 +255,7 @@ pub async fn run(
         hub,
         sessions: sessions.clone(),
         peer: Arc::new(peer),
-        ice_links: Arc::new(http::ice_server_links(&config.webrtc.ice_servers)),
+        ice: Arc::new(IceServers::from_config(&config.webrtc)),
         shutdown: shutdown.clone(),
         auth: Arc::new(auth.clone()),
         password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE)),

@@ -247,10 +247,43 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
+impl IceServer {
+    /// A `turn:` entry without its own credentials gets TURN REST credentials from
+    /// `webrtc.turn_secret`, fresh for every session.
+    pub fn uses_turn_rest(&self) -> bool {
+        self.username.is_none()
+            && self.credential.is_none()
+            && self.urls.iter().any(|url| url.starts_with("turn:"))
+    }
+}
+
+/// The secret shared with coturn's `static-auth-secret`. Its `Debug` form is redacted, so the
+/// secret stays out of logs and panic messages that print the config.
+#[derive(Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct TurnSecret(pub String);
+
+impl TurnSecret {
+    pub fn is_set(&self) -> bool {
+        !self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for TurnSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = if self.is_set() { "<redacted>" } else { "<unset>" };
+        f.debug_tuple("TurnSecret").field(&format_args!("{shown}")).finish()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebRtcConfig {
     pub ice_servers: Vec<IceServer>,
+    /// Empty: TURN REST credentials are off.
+    pub turn_secret: TurnSecret,
+    /// How long each session's TURN REST credentials stay valid.
+    pub turn_ttl_s: u32,
     pub include_loopback_candidates: bool,
     /// A viewer whose connection is not up by then is dropped and stops holding the camera.
     pub connect_timeout_ms: u32,
@@ -260,6 +293,8 @@ impl Default for WebRtcConfig {
     fn default() -> Self {
         Self {
             ice_servers: Vec::new(),
+            turn_secret: TurnSecret::default(),
+            turn_ttl_s: 86_400,
             include_loopback_candidates: false,
             connect_timeout_ms: 20_000,
         }
@@ -530,9 +565,20 @@ impl AudioConfig {
 
 impl WebRtcConfig {
     fn validate(&self) -> Result<(), ConfigError> {
+        let turn_rest = self.turn_secret.is_set();
         for (i, server) in self.ice_servers.iter().enumerate() {
-            server.validate(&format!("webrtc.ice_servers[{i}]"))?;
+            server.validate(&format!("webrtc.ice_servers[{i}]"), turn_rest)?;
         }
+        if turn_rest && !self.ice_servers.iter().any(IceServer::uses_turn_rest) {
+            return Err(ConfigError::invalid(
+                "webrtc.turn_secret",
+                "is set but no webrtc.ice_servers entry uses it: add a turn: entry without \
+                 username and credential",
+            ));
+        }
+        // coturn refuses expired usernames even on allocation refreshes, so a session's relay
+        // stops working once its credentials expire: the TTL bounds how long a viewer can watch.
+        check_range("webrtc.turn_ttl_s", self.turn_ttl_s.into(), 60..=604_800, false)?;
         check_range(
             "webrtc.connect_timeout_ms",
             self.connect_timeout_ms.into(),
@@ -543,7 +589,7 @@ impl WebRtcConfig {
 }
 
 impl IceServer {
-    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+    fn validate(&self, key: &str, turn_rest: bool) -> Result<(), ConfigError> {
         if self.urls.is_empty() {
             return Err(ConfigError::invalid(format!("{key}.urls"), "must list at least one URL"));
         }
@@ -554,17 +600,32 @@ impl IceServer {
                     stun = true;
                     host
                 }
-                Some(("turn" | "turns", host)) => {
+                Some(("turn", host)) => {
                     turn = true;
                     host
+                }
+                Some(("turns", _)) => {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.urls[{j}]"),
+                        format!("= {url:?}: {UDP_ONLY_TURN}"),
+                    ));
                 }
                 _ => {
                     return Err(ConfigError::invalid(
                         format!("{key}.urls[{j}]"),
-                        format!("= {url:?} must start with stun:, turn: or turns:"),
+                        format!("= {url:?} must start with stun: or turn:"),
                     ));
                 }
             };
+            let transport = host
+                .split_once('?')
+                .and_then(|(_, query)| query.split('&').find_map(|p| p.strip_prefix("transport=")));
+            if transport.is_some_and(|transport| !transport.eq_ignore_ascii_case("udp")) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.urls[{j}]"),
+                    format!("= {url:?}: {UDP_ONLY_TURN}"),
+                ));
+            }
             if host.is_empty() {
                 return Err(ConfigError::invalid(
                     format!("{key}.urls[{j}]"),
@@ -579,11 +640,15 @@ impl IceServer {
                 "mixes stun: and turn: URLs; put them in separate entries",
             ));
         }
+        if turn && turn_rest && self.uses_turn_rest() {
+            return Ok(());
+        }
         for (name, value) in [("username", &self.username), ("credential", &self.credential)] {
             if turn && value.as_deref().is_none_or(str::is_empty) {
                 return Err(ConfigError::invalid(
                     format!("{key}.{name}"),
-                    "is required for turn: and turns: URLs",
+                    "is required for turn: URLs, unless both it and the other are left out \
+                     and webrtc.turn_secret is set",
                 ));
             }
             if stun && value.is_some() {
@@ -608,6 +673,12 @@ impl PipelineConfig {
         )
     }
 }
+
+/// Checked in webrtc 0.21's TURN relayer (peer_connection/transport/turn_relayer.rs), which
+/// skips secure and non-UDP TURN URLs with only a log line: accepting them here would leave a
+/// viewer behind a UDP-blocking firewall without a picture and without a clue.
+const UDP_ONLY_TURN: &str = "is not supported: the WebRTC stack's TURN client only speaks \
+     turn: over UDP (no turns:/TLS, no ?transport=tcp); use a turn:host:port URL";
 
 /// `even` is for picture sizes: I420 and H.264 halve both dimensions for chroma.
 fn check_range(
@@ -941,7 +1012,7 @@ mod tests {
             (
                 "[webrtc]\nice_servers = [{ urls = [\"stun:h\", \"http://h\"] }]\n",
                 &[
-                    "config line 2: webrtc.ice_servers[0].urls[1] = \"http://h\" must start with stun:, turn: or turns:",
+                    "config line 2: webrtc.ice_servers[0].urls[1] = \"http://h\" must start with stun: or turn:",
                 ],
             ),
             (
@@ -959,13 +1030,46 @@ mod tests {
             (
                 // The missing key is blamed on the line of the entry that lacks it.
                 "[webrtc]\nice_servers = [\n  { urls = [\"stun:h\"] },\n  { urls = [\"turn:h\"], username = \"u\" },\n]\n",
+                &["config line 4: webrtc.ice_servers[1].credential is required for turn: URLs"],
+            ),
+            (
+                "[[webrtc.ice_servers]]\nurls = [\"turn:h:5349\"]\ncredential = \"\"\n",
+                &["config line 1: webrtc.ice_servers[0].username is required"],
+            ),
+            (
+                "[[webrtc.ice_servers]]\nurls = [\"turn:h\"]\n",
                 &[
-                    "config line 4: webrtc.ice_servers[1].credential is required for turn: and turns: URLs",
+                    "config line 1: webrtc.ice_servers[0].username is required for turn: URLs",
+                    "webrtc.turn_secret is set",
                 ],
             ),
             (
-                "[[webrtc.ice_servers]]\nurls = [\"turns:h:5349\"]\ncredential = \"\"\n",
-                &["config line 1: webrtc.ice_servers[0].username is required"],
+                "[webrtc]\nturn_secret = \"s\"\nice_servers = [{ urls = [\"turn:h\"], username = \"u\" }]\n",
+                &["config line 3: webrtc.ice_servers[0].credential is required"],
+            ),
+            (
+                "[[webrtc.ice_servers]]\nurls = [\"turn:h\",\n  \"turns:h:5349\"]\nusername = \"u\"\ncredential = \"p\"\n",
+                &[
+                    "config line 3: webrtc.ice_servers[0].urls[1] = \"turns:h:5349\": is not supported",
+                    "only speaks turn: over UDP",
+                ],
+            ),
+            (
+                "[webrtc]\nice_servers = [{ urls = [\"turn:h:443?transport=tcp\"], username = \"u\", credential = \"p\" }]\n",
+                &[
+                    "config line 2: webrtc.ice_servers[0].urls[0] = \"turn:h:443?transport=tcp\": is not supported",
+                    "no ?transport=tcp",
+                ],
+            ),
+            (
+                "[webrtc]\nturn_secret = \"s\"\nice_servers = [{ urls = [\"stun:h\"] }]\n",
+                &[
+                    "config line 2: webrtc.turn_secret is set but no webrtc.ice_servers entry uses it",
+                ],
+            ),
+            (
+                "[webrtc]\nturn_ttl_s = 59\n",
+                &["config line 2: webrtc.turn_ttl_s = 59 must be between 60 and 604800"],
             ),
             (
                 "[[webrtc.ice_servers]]\nurls = [\"turn:h\"]\nusername = \"u\"\ncredential = \"\"\n",
@@ -1042,6 +1146,8 @@ mod tests {
             test_tone_hz = 1000
 
             [webrtc]
+            turn_secret = "north"
+            turn_ttl_s = 3600
             include_loopback_candidates = true
             connect_timeout_ms = 5000
 
@@ -1049,9 +1155,12 @@ mod tests {
             urls = ["stun:stun.example.org:3478", "stun:[2001:db8::1]:3478"]
 
             [[webrtc.ice_servers]]
-            urls = ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"]
+            urls = ["turn:turn.example.org:3478?transport=udp", "turn:[2001:db8::2]:3478"]
             username = "u"
             credential = "p"
+
+            [[webrtc.ice_servers]]
+            urls = ["turn:rest.example.org:3478"]
 
             [auth]
             mode = "basic"
@@ -1117,12 +1226,19 @@ mod tests {
                     IceServer {
                         urls: vec![
                             "turn:turn.example.org:3478?transport=udp".to_owned(),
-                            "turns:turn.example.org:5349".to_owned(),
+                            "turn:[2001:db8::2]:3478".to_owned(),
                         ],
                         username: Some("u".to_owned()),
                         credential: Some("p".to_owned()),
                     },
+                    IceServer {
+                        urls: vec!["turn:rest.example.org:3478".to_owned()],
+                        username: None,
+                        credential: None,
+                    },
                 ],
+                turn_secret: TurnSecret("north".to_owned()),
+                turn_ttl_s: 3600,
                 include_loopback_candidates: true,
                 connect_timeout_ms: 5000,
             },
@@ -1144,6 +1260,18 @@ mod tests {
         assert_eq!(Config::from_toml_str(&written).unwrap(), expected, "{written}");
         let written = toml::to_string(&Config::default()).unwrap();
         assert_eq!(Config::from_toml_str(&written).unwrap(), Config::default(), "{written}");
+    }
+
+    #[test]
+    fn turn_secret_is_redacted_in_debug_output() {
+        let config = Config::from_toml_str(
+            "[webrtc]\nturn_secret = \"hunter2-north\"\nice_servers = [{ urls = [\"turn:h\"] }]\n",
+        )
+        .unwrap();
+        let printed = format!("{config:?} {config:#?}");
+        assert!(!printed.contains("hunter2-north"), "{printed}");
+        assert!(printed.contains("TurnSecret(<redacted>)"), "{printed}");
+        assert!(format!("{:?}", TurnSecret::default()).contains("<unset>"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod config;
 pub mod encode;
 pub mod http;
 pub mod hub;
+pub mod ice;
 pub mod media;
 pub mod peer;
 pub mod pipeline;

@@ -12,6 +12,7 @@ pub use error::ApiError;
 use crate::auth::{Authenticator, Principal};
 use crate::config::IceServer;
 use crate::hub::HubHandle;
+use crate::ice::{self, IceServers};
 use crate::peer::{self, PeerSettings};
 use crate::sessions::{Refusal, SessionEntry, Sessions};
 use crate::source::health::{HealthWatch, SourceHealth};
@@ -23,6 +24,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 use tokio_util::sync::CancellationToken;
 
 /// The viewer page, compiled into the binary so the device serves it with nothing else installed.
@@ -39,8 +41,8 @@ pub struct AppState {
     pub hub: HubHandle,
     pub sessions: Sessions,
     pub peer: Arc<PeerSettings>,
-    /// Pre-rendered `Link` header values, one per configured ICE server.
-    pub ice_links: Arc<Vec<HeaderValue>>,
+    /// The ICE servers, from which each session gets its own list (and credentials).
+    pub ice: Arc<IceServers>,
     pub shutdown: CancellationToken,
     pub auth: Arc<Authenticator>,
     /// Password checks allowed at once (see [`authorize`]).
@@ -264,12 +266,13 @@ async fn api_status(
 }
 
 /// Preflight and WHEP discovery: which body type POST takes, and the ICE servers (so a page can
-/// configure its peer connection before making the offer).
+/// configure its peer connection before making the offer). TURN REST credentials handed out
+/// here are fresh too; the page uses them for its own relay allocation.
 async fn whep_options(State(state): State<AppState>) -> Response {
     let mut headers = preflight("POST, OPTIONS");
     headers.insert(HeaderName::from_static("accept-post"), HeaderValue::from_static(SDP));
-    for link in state.ice_links.iter() {
-        headers.append(header::LINK, link.clone());
+    for link in ice_server_links(&state.ice.for_session(SystemTime::now())) {
+        headers.append(header::LINK, link);
     }
     (StatusCode::NO_CONTENT, headers).into_response()
 }
@@ -308,9 +311,12 @@ async fn create_session(
     let etag = format!("\"{}\"", &random_token()[..16]);
     let sessions = state.sessions.clone();
     let ended_id = id.clone();
+    // The daemon's agent and the viewer get the same fresh credentials for this session.
+    let ice_servers = state.ice.for_session(SystemTime::now());
     let (handle, answer) = peer::create_session(
         offer,
         &state.peer,
+        ice::to_rtc(&ice_servers),
         state.hub.clone(),
         state.shutdown.child_token(),
         move |_end| {
@@ -328,8 +334,8 @@ async fn create_session(
     headers.insert(header::LOCATION, header_value(&format!("/whep/{id}"))?);
     headers.insert(header::ETAG, header_value(&etag)?);
     headers.insert(HeaderName::from_static("accept-patch"), HeaderValue::from_static(SDPFRAG));
-    for link in state.ice_links.iter() {
-        headers.append(header::LINK, link.clone());
+    for link in ice_server_links(&ice_servers) {
+        headers.append(header::LINK, link);
     }
     Ok(response)
 }

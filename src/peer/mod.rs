@@ -14,8 +14,6 @@ use std::time::Duration;
 /// What every session needs, decided once at start-up.
 #[derive(Clone)]
 pub struct PeerSettings {
-    /// Handed to our ICE agent (and, by the HTTP layer, to browsers).
-    pub ice_servers: Vec<webrtc::peer_connection::RTCIceServer>,
     /// Offer loopback host candidates: needed when viewer and daemon share a machine with no other
     /// interface (tests, VMs).
     pub include_loopback_candidates: bool,

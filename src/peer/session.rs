@@ -26,8 +26,9 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionState,
-    RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceServer,
+    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
+    register_default_interceptors,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -188,10 +189,12 @@ fn local_track(kind: RtpCodecKind, codec: RTCRtpCodec, ssrc: u32) -> Arc<TrackLo
 }
 
 /// Answers a WHEP offer: builds the peer connection, waits (briefly) for our candidates, and
-/// starts the session task. Returns the handle and the SDP answer.
+/// starts the session task. Returns the handle and the SDP answer. `ice_servers` are this
+/// session's own (TURN REST credentials are minted per session).
 pub async fn create_session(
     offer: &str,
     settings: &PeerSettings,
+    ice_servers: Vec<RTCIceServer>,
     hub: HubHandle,
     shutdown: CancellationToken,
     on_end: impl FnOnce(SessionEnd) + Send + 'static,
@@ -214,8 +217,7 @@ pub async fn create_session(
             Some(ICE_KEEPALIVE),
         )
         .build();
-    let configuration =
-        RTCConfigurationBuilder::new().with_ice_servers(settings.ice_servers.clone()).build();
+    let configuration = RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build();
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let pc: Arc<dyn PeerConnection> = Arc::new(
         PeerConnectionBuilder::new()

@@ -15,8 +15,9 @@ use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription,
-    Registry, SettingEngineBuilder, register_default_interceptors,
+    RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy,
+    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
+    register_default_interceptors,
 };
 
 /// What the client observed, in arrival order.
@@ -53,6 +54,24 @@ pub struct Created {
     pub etag: Option<String>,
     pub links: Vec<String>,
     pub answer: String,
+}
+
+/// Where the client's ICE agent looks for paths.
+pub struct Network {
+    pub ice_servers: Vec<RTCIceServer>,
+    /// `Relay` uses only TURN relay candidates, as a browser with `iceTransportPolicy: 'relay'`.
+    pub policy: RTCIceTransportPolicy,
+    pub udp_addr: String,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            ice_servers: Vec::new(),
+            policy: RTCIceTransportPolicy::All,
+            udp_addr: "127.0.0.1:0".to_owned(),
+        }
+    }
 }
 
 pub struct WhepClient {
@@ -185,6 +204,11 @@ fn browser_like_engine() -> MediaEngine {
 impl WhepClient {
     /// Builds a recvonly peer connection and its complete offer (candidates included).
     pub async fn new() -> WhepClient {
+        WhepClient::with_network(Network::default()).await
+    }
+
+    /// [`WhepClient::new`] with its own ICE servers, transport policy and local address.
+    pub async fn with_network(network: Network) -> WhepClient {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (gathered_tx, mut gathered) = mpsc::unbounded_channel();
         let mut engine = browser_like_engine();
@@ -192,14 +216,24 @@ impl WhepClient {
             register_default_interceptors(Registry::new(), &mut engine).expect("interceptors");
         let pc: Arc<dyn PeerConnection> = Arc::new(
             PeerConnectionBuilder::new()
-                .with_configuration(RTCConfigurationBuilder::new().build())
+                .with_configuration(
+                    RTCConfigurationBuilder::new()
+                        .with_ice_servers(network.ice_servers)
+                        .with_ice_transport_policy(network.policy)
+                        .build(),
+                )
                 .with_media_engine(engine)
                 .with_interceptor_registry(registry)
                 .with_setting_engine(
-                    SettingEngineBuilder::new().with_include_loopback_candidate(true).build(),
+                    SettingEngineBuilder::new()
+                        .with_include_loopback_candidate(true)
+                        // The crate holds relay pairs back 2 s hoping for a better one; browsers
+                        // do not, and a relay-only viewer has nothing better coming.
+                        .with_relay_acceptance_min_wait(Some(Duration::ZERO))
+                        .build(),
                 )
                 .with_handler(Arc::new(Handler { events: events_tx, gathered: gathered_tx }))
-                .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+                .with_udp_addrs(vec![network.udp_addr])
                 .build()
                 .await
                 .expect("peer connection builds"),

@@ -296,7 +296,11 @@ pub fn rewrite_h264_profile(offer_sdp: &str, pt: u8, ours: &ProfileLevelId) -> S
         }
         let in_h264_section = section.is_some_and(|s| h264_sections.contains(&s));
         match pt_attribute(body, "a=fmtp:") {
-            Some((line_pt, params)) if in_h264_section && line_pt == pt => {
+            // An fmtp line without parameters is skipped by the parser (see `Section::new`);
+            // giving it one would make it the line that counts, hiding the real parameters.
+            Some((line_pt, params))
+                if in_h264_section && line_pt == pt && !params.trim().is_empty() =>
+            {
                 let params_at = body.len() - params.len();
                 out.push_str(&body[..params_at]);
                 out.push_str(&with_profile_level_id(params, &hex));
@@ -868,6 +872,22 @@ mod tests {
             .zip(after.split_inclusive('\n'))
             .filter(|(b, a)| b != a)
             .collect()
+    }
+
+    #[test]
+    fn rewrite_leaves_an_empty_fmtp_line_alone() {
+        // Found by the offer fuzz target: an earlier, empty fmtp line for the chosen type must
+        // not become the one the parser uses.
+        let ours = ProfileLevelId { profile_idc: 0x42, profile_iop: 0xc0, level_idc: 0x1f };
+        let offer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+             m=video 9 UDP/TLS/RTP/SAVPF 98\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
+             a=fmtp:98 \r\na=rtpmap:98 H264/90000\r\n\
+             a=fmtp:98 packetization-mode=1;profile-level-id=42e01f\r\n";
+        let choice = choose_codecs(offer, &ours).expect("usable");
+        let rewritten = rewrite_h264_profile(offer, choice.video_pt, &ours);
+        assert!(rewritten.contains("a=fmtp:98 \r\n"), "{rewritten}");
+        assert!(rewritten.contains("packetization-mode=1;profile-level-id=42c01f"), "{rewritten}");
+        assert_eq!(choose_codecs(&rewritten, &ours).expect("still usable").video_pt, 98);
     }
 
     #[test]

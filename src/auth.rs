@@ -244,7 +244,7 @@ impl Authenticator {
 /// Basic-auth accounts and the checks that recently succeeded.
 #[derive(Debug)]
 struct BasicAccounts {
-    /// Name and parsed-once hash text.
+    /// Name and PHC hash text (parsed at each check; validation proved it parses).
     users: Vec<(String, String)>,
     /// Checked against when the name is unknown, with the same Argon2 cost as a real account,
     /// so an unknown name takes as long as a wrong password and response times do not reveal

@@ -48,9 +48,15 @@ impl MonotonicAnchor {
 }
 
 /// A `timespec`-style reading as a duration; negative fields (never produced by the kernel) clamp
-/// to zero.
-pub fn timespec_duration(seconds: i64, nanos: i64) -> Duration {
+/// to zero. Generic because `time_t` and `long` are 32-bit on armhf and 64-bit elsewhere.
+pub fn timespec_duration(seconds: impl Into<i64>, nanos: impl Into<i64>) -> Duration {
+    let (seconds, nanos) = (seconds.into(), nanos.into());
     Duration::new(seconds.max(0) as u64, nanos.clamp(0, 999_999_999) as u32)
+}
+
+/// A `timeval`-style reading (microseconds, as V4L2 buffers carry) as a duration.
+pub fn timeval_duration(seconds: impl Into<i64>, micros: impl Into<i64>) -> Duration {
+    timespec_duration(seconds, micros.into().saturating_mul(1000))
 }
 
 #[cfg(test)]
@@ -90,5 +96,6 @@ mod tests {
         assert_eq!(timespec_duration(2, 500), Duration::new(2, 500));
         assert_eq!(timespec_duration(-1, -1), Duration::ZERO);
         assert_eq!(timespec_duration(0, 2_000_000_000), Duration::new(0, 999_999_999));
+        assert_eq!(timeval_duration(3, 250_000i32), Duration::new(3, 250_000_000));
     }
 }

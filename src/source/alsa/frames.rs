@@ -25,7 +25,7 @@ pub fn downmix_into(interleaved: &[i16], channels: usize, mono: &mut Vec<i16>) {
 /// frame is `delay + chunk` frames older than that moment.
 pub fn chunk_start(
     status_at: Duration,
-    delay_frames: i64,
+    delay_frames: alsa::pcm::Frames,
     chunk_frames: usize,
     rate: u32,
 ) -> Duration {

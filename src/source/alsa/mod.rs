@@ -13,14 +13,14 @@ use self::frames::{XrunLog, XrunReport, chunk_start, downmix_into, plug_fallback
 use super::clock::{MonotonicAnchor, timespec_duration};
 use super::{AudioSource, SourceError};
 use crate::media::{AUDIO_CHUNK_SAMPLES, AUDIO_SAMPLE_RATE, PcmChunk};
-use alsa::pcm::{Access, Format, HwParams, PCM, TstampType};
+use alsa::pcm::{Access, Format, Frames, HwParams, PCM, TstampType};
 use alsa::{Direction, ValueOr};
 use nix::errno::Errno;
 use std::time::{Duration, Instant};
 
 /// Periods in the device buffer: 200 ms of slack before an overrun, for a thread that also
 /// encodes and may be descheduled on a busy single-board computer.
-const BUFFER_PERIODS: i64 = 10;
+const BUFFER_PERIODS: Frames = 10;
 /// No audio for this long means the device stalled (a USB microphone that hung rather than
 /// disappeared); the supervisor reopens it.
 const STALL_TIMEOUT_MS: u32 = 2000;
@@ -121,7 +121,7 @@ impl AlsaSource {
             hw.set_rate(AUDIO_SAMPLE_RATE, ValueOr::Nearest).map_err(configure("at 48000 Hz"))?;
             // The fewest channels the device offers: mono when it can, otherwise downmixed.
             let channels = hw.set_channels_near(1).map_err(configure("with 1 channel"))?;
-            let chunk = AUDIO_CHUNK_SAMPLES as i64;
+            let chunk = AUDIO_CHUNK_SAMPLES as Frames;
             let period = hw
                 .set_period_size_near(chunk, ValueOr::Nearest)
                 .map_err(configure("20 ms periods"))?;

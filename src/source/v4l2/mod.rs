@@ -7,7 +7,7 @@
 pub mod controls;
 pub mod negotiate;
 
-use super::clock::{MonotonicAnchor, timespec_duration};
+use super::clock::{MonotonicAnchor, timeval_duration};
 use super::convert::{self, Layout};
 use super::{AccessUnit, SourceError, VideoFrame, VideoOutput, VideoSource};
 use crate::config::VideoConfig;
@@ -318,7 +318,7 @@ impl VideoSource for V4l2Source {
             }
         })?;
         let used = (meta.bytesused as usize).min(buffer.len());
-        let stamp = timespec_duration(meta.timestamp.sec, meta.timestamp.usec * 1000);
+        let stamp = timeval_duration(meta.timestamp.sec, meta.timestamp.usec);
         // A driver without timestamps (zero) gets "now".
         let captured = if stamp.is_zero() {
             crate::media::CaptureTime::now()

@@ -7,7 +7,8 @@
 # Builds the release binary (cross/build.sh), then packages it with cargo-deb: /usr/bin/camrtc,
 # the systemd unit (enabled and started on install), /etc/camrtc/camrtc.toml as a conffile, the
 # `camrtc` system user (debian/postinst) and a purge that removes them all (debian/postrm).
-# cargo-deb is installed into .cache/ in the repository on first use. Prints the .deb's path.
+# cargo-deb is installed into .cache/ in the repository on first use (cross/cargo-deb.sh). Prints
+# the .deb's path.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$REPO/cross/env.sh"
@@ -16,16 +17,8 @@ shift
 cd "$REPO"
 "$REPO/cross/build.sh" "$DEB_ARCH" "$@" >&2
 
-root=$REPO/.cache/cargo-deb
-if [[ ! -x $root/bin/cargo-deb ]]; then
-  echo "cross: installing cargo-deb into $root" >&2
-  # Its own target dir: the project's (CARGO_TARGET_DIR) must not fill up with cargo-deb's build.
-  CARGO_TARGET_DIR=$root/target cargo install --quiet --locked --root "$root" cargo-deb@3.8.0 >&2
-  rm -rf "$root/target"
-fi
-
 out=$(cross_out_dir)
-log=$("$root/bin/cargo-deb" --no-build --strip --target "$RUST_TARGET" --output "$(dirname "$out")/debian/" 2>&1) ||
+log=$("$REPO/cross/cargo-deb.sh" --no-build --strip --target "$RUST_TARGET" --output "$(dirname "$out")/debian/" 2>&1) ||
   { echo "$log" >&2; echo "cross: cargo-deb failed" >&2; exit 1; }
 deb=$(tail -1 <<<"$log")
 [[ -f $deb ]] || { echo "$log" >&2; echo "cross: cargo-deb wrote no package" >&2; exit 1; }

@@ -47,16 +47,22 @@ impl VmRun {
 
 /// Boots the VM and runs `test_name` of the current test binary in it, giving up after `limit`.
 pub fn run_self(test_name: &str, limit: Duration) -> VmRun {
-    run_self_with(test_name, limit, &[])
+    run_self_with(test_name, limit, &[], &[])
 }
 
 /// Like [`run_self`], with the host's real systemd as the guest's PID 1 (run.sh --systemd): the
 /// test runs as a oneshot service once the system is up, over a writable overlay of the host root.
-pub fn run_self_under_systemd(test_name: &str, limit: Duration) -> VmRun {
-    run_self_with(test_name, limit, &["--systemd"])
+/// `env` reaches the guest (names must start with `CAMRTC_`, which run.sh forwards).
+pub fn run_self_under_systemd(test_name: &str, limit: Duration, env: &[(&str, &str)]) -> VmRun {
+    run_self_with(test_name, limit, &["--systemd"], env)
 }
 
-fn run_self_with(test_name: &str, limit: Duration, options: &[&str]) -> VmRun {
+fn run_self_with(
+    test_name: &str,
+    limit: Duration,
+    options: &[&str],
+    env: &[(&str, &str)],
+) -> VmRun {
     let exe = std::env::current_exe().expect("the test binary knows its path");
     assert!(
         !exe.starts_with("/tmp") && !exe.starts_with("/run"),
@@ -72,6 +78,7 @@ fn run_self_with(test_name: &str, limit: Duration, options: &[&str]) -> VmRun {
         .arg(&exe)
         .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
         .env(GUEST_ENV, "1")
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
     let elapsed = started.elapsed();

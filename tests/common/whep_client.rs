@@ -1,5 +1,7 @@
 //! A WHEP viewer made of the webrtc crate and real decoders: it checks what actually arrives,
-//! not just that packets flow.
+//! not just that packets flow. Its light mode ([`WhepClient::light`]) decodes nothing: it counts
+//! frames, keyframes and sequence gaps of the decrypted RTP, cheap enough to run a hundred at
+//! once; `camrtc-bench` (src/bin/camrtc-bench) compiles this file in for its fan-out test.
 
 use bytes::Bytes;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
@@ -9,8 +11,9 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
@@ -80,9 +83,63 @@ pub struct WhepClient {
     pub offer: String,
 }
 
+/// What a light client counted; shared with whoever watches it.
+#[derive(Debug, Default)]
+pub struct LightStats {
+    /// Complete video access units (RTP marker bit seen).
+    pub frames: AtomicU64,
+    /// Access units that carried an IDR or SPS.
+    pub keyframes: AtomicU64,
+    pub video_packets: AtomicU64,
+    /// Video packets missing from the sequence (gaps in sequence numbers).
+    pub lost_packets: AtomicU64,
+    /// Access units a packet of which was missing.
+    pub broken_frames: AtomicU64,
+    pub audio_packets: AtomicU64,
+    /// When the first complete keyframe arrived.
+    pub first_keyframe_at: Mutex<Option<Instant>>,
+}
+
+impl LightStats {
+    pub fn first_keyframe_at(&self) -> Option<Instant> {
+        *self.first_keyframe_at.lock().expect("no panics while held")
+    }
+}
+
+/// Whether an H.264 RTP payload (RFC 6184) starts or carries an IDR or an SPS.
+pub fn payload_has_keyframe(payload: &[u8]) -> bool {
+    let is_key = |nal_type: u8| nal_type == 5 || nal_type == 7;
+    match payload.first().map(|b| b & 0x1f) {
+        // STAP-A: 2-byte sizes, each followed by a NAL unit.
+        Some(24) => {
+            let mut rest = &payload[1..];
+            while rest.len() > 2 {
+                let size = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+                if rest.get(2).is_some_and(|h| is_key(h & 0x1f)) {
+                    return true;
+                }
+                rest = rest.get(2 + size..).unwrap_or_default();
+            }
+            false
+        }
+        // FU-A: the start fragment's header names the NAL type.
+        Some(28) => payload.get(1).is_some_and(|h| h & 0x80 != 0 && is_key(h & 0x1f)),
+        Some(nal_type) => is_key(nal_type),
+        None => false,
+    }
+}
+
+/// How the client treats received media.
+#[derive(Clone)]
+enum Receive {
+    Decode,
+    Light(Arc<LightStats>),
+}
+
 struct Handler {
     events: mpsc::UnboundedSender<Event>,
     gathered: mpsc::UnboundedSender<()>,
+    receive: Receive,
 }
 
 #[async_trait::async_trait]
@@ -100,6 +157,16 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let events = self.events.clone();
         let kind = track.kind().await;
+        if let Receive::Light(stats) = &self.receive {
+            let stats = stats.clone();
+            tokio::spawn(async move {
+                match kind {
+                    RtpCodecKind::Video => count_video(track, &stats).await,
+                    _ => count_audio(track, &stats).await,
+                }
+            });
+            return;
+        }
         tokio::spawn(async move {
             match kind {
                 RtpCodecKind::Video => {
@@ -140,6 +207,49 @@ async fn receive_video(track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSende
         let frame = DecodedFrame { width, height, timecode, decoded_at: unix_millis_u32() };
         if events.send(Event::Video(frame)).is_err() {
             return;
+        }
+    }
+}
+
+async fn count_video(track: Arc<dyn TrackRemote>, stats: &LightStats) {
+    let mut expected: Option<u16> = None;
+    let (mut keyframe, mut broken) = (false, false);
+    while let Some(event) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
+        stats.video_packets.fetch_add(1, Ordering::Relaxed);
+        let sequence = packet.header.sequence_number;
+        if let Some(expected) = expected {
+            let gap = sequence.wrapping_sub(expected);
+            // A gap of more than half the space is a late or repeated packet, not a loss.
+            if gap != 0 && gap < 0x8000 {
+                stats.lost_packets.fetch_add(u64::from(gap), Ordering::Relaxed);
+                broken = true;
+            }
+        }
+        expected = Some(sequence.wrapping_add(1));
+        keyframe |= payload_has_keyframe(&packet.payload);
+        if !packet.header.marker {
+            continue;
+        }
+        stats.frames.fetch_add(1, Ordering::Relaxed);
+        if broken {
+            stats.broken_frames.fetch_add(1, Ordering::Relaxed);
+        } else if keyframe {
+            stats.keyframes.fetch_add(1, Ordering::Relaxed);
+            stats
+                .first_keyframe_at
+                .lock()
+                .expect("no panics while held")
+                .get_or_insert_with(Instant::now);
+        }
+        (keyframe, broken) = (false, false);
+    }
+}
+
+async fn count_audio(track: Arc<dyn TrackRemote>, stats: &LightStats) {
+    while let Some(event) = track.poll().await {
+        if let TrackRemoteEvent::OnRtpPacket(_) = event {
+            stats.audio_packets.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -209,6 +319,16 @@ impl WhepClient {
 
     /// [`WhepClient::new`] with its own ICE servers, transport policy and local address.
     pub async fn with_network(network: Network) -> WhepClient {
+        WhepClient::build(network, Receive::Decode).await
+    }
+
+    /// A client that decodes nothing and only counts into `stats` (no [`Event::Video`] or
+    /// [`Event::Audio`] events).
+    pub async fn light(stats: Arc<LightStats>) -> WhepClient {
+        WhepClient::build(Network::default(), Receive::Light(stats)).await
+    }
+
+    async fn build(network: Network, receive: Receive) -> WhepClient {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (gathered_tx, mut gathered) = mpsc::unbounded_channel();
         let mut engine = browser_like_engine();
@@ -232,7 +352,11 @@ impl WhepClient {
                         .with_relay_acceptance_min_wait(Some(Duration::ZERO))
                         .build(),
                 )
-                .with_handler(Arc::new(Handler { events: events_tx, gathered: gathered_tx }))
+                .with_handler(Arc::new(Handler {
+                    events: events_tx,
+                    gathered: gathered_tx,
+                    receive,
+                }))
                 .with_udp_addrs(vec![network.udp_addr])
                 .build()
                 .await

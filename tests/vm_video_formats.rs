@@ -4,9 +4,9 @@
 
 mod common;
 
-use camrtc::config::{AudioSourceKind, PixelFormatChoice, VideoEncoderKind, VideoSourceKind};
+use camrtc::config::PixelFormatChoice;
 use common::whep_client::WhepClient;
-use common::{Daemon, demo_config, vm};
+use common::{Daemon, vm};
 use std::time::Duration;
 
 #[test]
@@ -22,16 +22,7 @@ fn guest() {
     for format in [PixelFormatChoice::Yuyv, PixelFormatChoice::Nv12, PixelFormatChoice::Yu12] {
         runtime.block_on(async {
             common::init_logs();
-            // vivid's webcam input offers 320x180 as its smallest size (no 320x240).
-            let mut config = demo_config(320, 180);
-            config.video.source = VideoSourceKind::V4l2;
-            config.video.device = "/dev/video0".to_owned();
-            config.video.encoder = VideoEncoderKind::Openh264;
-            config.video.format = format;
-            config.video.fps = 15;
-            config.video.bitrate_kbps = 300;
-            config.audio.source = AudioSourceKind::None;
-            let daemon = Daemon::start(config).await;
+            let daemon = Daemon::start(vm::vivid_config(format)).await;
             let mut client = WhepClient::new().await;
             client.post(&daemon.url("/whep")).await.expect("201 Created");
             let received = client.collect(Duration::from_secs(60), Duration::from_secs(3)).await;

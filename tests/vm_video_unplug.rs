@@ -1,12 +1,15 @@
 //! In a VM with vivid: the camera is "unplugged" with vivid's Disconnect control while a viewer
 //! watches. The device acts gone until camrtc closes it, then comes back; camrtc's supervisor
-//! reopens it and the same viewer, never reconnecting, gets pictures again within 2 s.
+//! reopens it and the same viewer, never reconnecting, gets pictures again within 2 s. Then a
+//! long absence: the driver is unloaded (no /dev/video0 at all) and a viewer waits while the
+//! retries back off to their 5 s cap; the driver is loaded again and pictures arrive within 2 s
+//! (the supervisor's wait ends when a device node appears).
 
 mod common;
 
-use camrtc::config::{AudioSourceKind, PixelFormatChoice, VideoEncoderKind, VideoSourceKind};
+use camrtc::config::PixelFormatChoice;
 use common::whep_client::{Event, WhepClient};
-use common::{Daemon, demo_config, vm};
+use common::{Daemon, vm};
 use std::time::{Duration, Instant};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
@@ -44,15 +47,7 @@ async fn next_frame(client: &mut WhepClient, limit: Duration) -> Instant {
 fn guest() {
     common::alsa::runtime().block_on(async {
         common::init_logs();
-        let mut config = demo_config(320, 180);
-        config.video.source = VideoSourceKind::V4l2;
-        config.video.device = "/dev/video0".to_owned();
-        config.video.encoder = VideoEncoderKind::Openh264;
-        config.video.format = PixelFormatChoice::Yuyv;
-        config.video.fps = 15;
-        config.video.bitrate_kbps = 300;
-        config.audio.source = AudioSourceKind::None;
-        let daemon = Daemon::start(config).await;
+        let daemon = Daemon::start(vm::vivid_config(PixelFormatChoice::Yuyv)).await;
         let mut client = WhepClient::new().await;
         client.post(&daemon.url("/whep")).await.expect("201 Created");
         let before = client.collect(Duration::from_secs(60), Duration::from_secs(2)).await;
@@ -88,5 +83,26 @@ fn guest() {
         assert_eq!(daemon.health().await["video"]["state"], "running");
         client.close().await;
         daemon.stop().await;
+
+        // The long absence: no node at all while the backoff grows to 5 s.
+        modprobe(&["-r", "vivid"]);
+        let daemon = Daemon::start(vm::vivid_config(PixelFormatChoice::Yuyv)).await;
+        let mut client = WhepClient::new().await;
+        client.post(&daemon.url("/whep")).await.expect("201 Created while the camera is away");
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        println!("MEASURED after 12 s without a camera: video {}", daemon.health().await["video"]);
+        modprobe(&["vivid"]);
+        let plugged = Instant::now();
+        let back = next_frame(&mut client, Duration::from_secs(20)).await;
+        let resumed_after = back - plugged;
+        println!("MEASURED after a 12 s absence, pictures {resumed_after:?} after modprobe vivid");
+        assert!(resumed_after < Duration::from_secs(2), "resumed after {resumed_after:?}");
+        client.close().await;
+        daemon.stop().await;
     });
+}
+
+fn modprobe(args: &[&str]) {
+    let status = std::process::Command::new("modprobe").args(args).status().expect("modprobe runs");
+    assert!(status.success(), "modprobe {args:?}: {status}");
 }

@@ -17,7 +17,7 @@ use crate::media::{CaptureTime, EncodedFrame};
 use crate::peer::sdp::ProfileLevelId;
 use crate::source::convert::Orientation;
 use crate::source::health::{HealthSession, SourceHealth, SourceState};
-use crate::source::supervisor::{Backoff, Decision, Outage, sleep_unless_stopped};
+use crate::source::supervisor::{Backoff, Decision, Outage};
 use crate::source::{SourceError, VideoFrame};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -258,7 +258,7 @@ fn wait_to_retry(
                 tracing::debug!(%error, retry_in = ?delay, "camera still unavailable");
             }
             health.set(SourceHealth::retrying(error.to_string()));
-            sleep_unless_stopped(delay, stop);
+            outage.wait(delay, stop);
             !stop.load(Ordering::Relaxed)
         }
         Decision::GiveUp => {

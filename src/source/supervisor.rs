@@ -1,12 +1,21 @@
 //! Keeps a source alive: a device missing at start, unplugged or failing is reopened with
 //! backoff (first retry within 0.5 s, then doubling to 5 s), on the source's own thread, while
 //! the rest of the pipeline and every viewer carry on. State changes go to `/healthz` and to the
-//! log once each, never per retry.
+//! log once each, never per retry. A wait is cut short when a device node appears, so a camera
+//! plugged back after a long outage is picked up at once rather than at the next 5 s retry.
 
 use super::SourceError;
 use super::health::{HealthSession, SourceHealth, SourceState};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Where the kernel creates the nodes of cameras (`/dev/videoN`, with udev's `/dev/v4l/…` links)
+/// and sound cards (`/dev/snd/…`): creating or removing a node changes its directory's mtime.
+const DEVICE_DIRS: [&str; 3] = ["/dev", "/dev/snd", "/dev/v4l"];
+
+/// How often a waiting supervisor looks at the stop flag and the device directories.
+const WAIT_STEP: Duration = Duration::from_millis(50);
 
 /// Exponential backoff between reopen attempts.
 #[derive(Debug, Clone)]
@@ -56,11 +65,41 @@ pub struct Outage {
     attempts: u32,
     reported: Option<String>,
     given_up: bool,
+    device_dirs: Vec<PathBuf>,
 }
 
 impl Outage {
     pub fn new(backoff: Backoff) -> Self {
-        Self { backoff, attempts: 0, reported: None, given_up: false }
+        Self::watching(backoff, DEVICE_DIRS.iter().map(PathBuf::from).collect())
+    }
+
+    /// An outage whose waits end early when anything is added to or removed from `device_dirs`.
+    pub fn watching(backoff: Backoff, device_dirs: Vec<PathBuf>) -> Self {
+        Self { backoff, attempts: 0, reported: None, given_up: false, device_dirs }
+    }
+
+    /// Waits `delay` before the next attempt. Returns early, within [`WAIT_STEP`], when `stop`
+    /// is set or a device node appears or vanishes; the latter also resets the backoff, because
+    /// a freshly created node may need a moment (udev setting its group) before it opens.
+    pub fn wait(&mut self, delay: Duration, stop: &AtomicBool) {
+        let deadline = Instant::now() + delay;
+        let before = self.device_dir_times();
+        while !stop.load(Ordering::Relaxed) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(WAIT_STEP));
+            if self.device_dir_times() != before {
+                tracing::debug!("device nodes changed; retrying now");
+                self.backoff.reset();
+                return;
+            }
+        }
+    }
+
+    fn device_dir_times(&self) -> Vec<Option<SystemTime>> {
+        self.device_dirs.iter().map(|dir| dir.metadata().and_then(|m| m.modified()).ok()).collect()
     }
 
     /// Records a failure to open or to read; returns what to do and, the first time this
@@ -169,23 +208,10 @@ pub fn supervise<S: Supervised>(
             tracing::debug!(%error, retry_in = ?delay, "{what} still unavailable");
         }
         health.set(SourceHealth::retrying(error.to_string()));
-        sleep_unless_stopped(delay, stop);
+        outage.wait(delay, stop);
     };
     health.set(SourceHealth::stopped());
     ended
-}
-
-/// Sleeps for `delay`, waking early (within 50 ms) when `stop` is set.
-pub fn sleep_unless_stopped(delay: Duration, stop: &AtomicBool) {
-    const STEP: Duration = Duration::from_millis(50);
-    let deadline = std::time::Instant::now() + delay;
-    while !stop.load(Ordering::Relaxed) {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        std::thread::sleep(left.min(STEP));
-    }
 }
 
 #[cfg(test)]
@@ -320,5 +346,57 @@ mod tests {
         let (decision, _) = outage.failed(&SourceError::Config("unknown control".into()));
         assert_eq!(decision, Decision::GiveUp, "config errors are not retried");
         assert!(outage.given_up());
+    }
+
+    /// An empty directory standing in for /dev.
+    fn scratch_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("camrtc-supervisor-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    #[test]
+    fn a_device_node_appearing_ends_the_wait_and_resets_the_backoff() {
+        let dev = scratch_dir("appears");
+        let mut outage =
+            Outage::watching(Backoff::for_devices(), vec![dev.clone(), "/nonexistent".into()]);
+        let gone = SourceError::Unavailable("/dev/video0: No such device".into());
+        for _ in 0..4 {
+            outage.failed(&gone);
+        }
+        let (decision, _) = outage.failed(&gone);
+        assert_eq!(decision, Decision::RetryIn(Duration::from_secs(5)), "a long outage");
+
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let plug = scope.spawn(|| {
+                std::thread::sleep(Duration::from_millis(300));
+                std::fs::write(dev.join("video0"), b"").expect("node created");
+                Instant::now()
+            });
+            outage.wait(Duration::from_secs(5), &stop);
+            let woke = Instant::now();
+            let plugged = plug.join().expect("no panic");
+            let late = woke.saturating_duration_since(plugged);
+            assert!(late < Duration::from_millis(1500), "woke {late:?} after the node appeared");
+        });
+        assert_eq!(
+            outage.failed(&gone).0,
+            Decision::RetryIn(Duration::from_millis(500)),
+            "a node that is not ready yet is retried quickly"
+        );
+        std::fs::remove_dir_all(dev).expect("scratch dir removed");
+    }
+
+    #[test]
+    fn a_wait_without_device_changes_lasts_its_delay() {
+        let dev = scratch_dir("steady");
+        let mut outage = Outage::watching(Backoff::for_devices(), vec![dev.clone()]);
+        let started = Instant::now();
+        outage.wait(Duration::from_millis(200), &AtomicBool::new(false));
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        std::fs::remove_dir_all(dev).expect("scratch dir removed");
     }
 }

@@ -1,6 +1,9 @@
 //! Real-driver tests: a test boots the VM of tests/vm/run.sh and re-runs itself inside it, where
 //! `in_guest()` is true and the test does its real work against vivid and snd-aloop.
 
+use camrtc::config::{
+    AudioSourceKind, Config, PixelFormatChoice, VideoEncoderKind, VideoSourceKind,
+};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -106,4 +109,18 @@ pub fn run_self_and_report(test_name: &str, limit: Duration) {
     for line in run.reports("MEASURED ") {
         eprintln!("{line}");
     }
+}
+
+/// vivid's /dev/video0 in `format`, at its smallest webcam size (320x180; it has no 320x240) and a
+/// rate TCG encodes in real time, through openh264, video only.
+pub fn vivid_config(format: PixelFormatChoice) -> Config {
+    let mut config = super::demo_config(320, 180);
+    config.video.source = VideoSourceKind::V4l2;
+    config.video.device = "/dev/video0".to_owned();
+    config.video.encoder = VideoEncoderKind::Openh264;
+    config.video.format = format;
+    config.video.fps = 15;
+    config.video.bitrate_kbps = 300;
+    config.audio.source = AudioSourceKind::None;
+    config
 }

@@ -57,8 +57,93 @@ pub struct PipelineError(pub String);
 pub enum PipelineEvent {
     Video(EncodedFrame),
     Audio(EncodedFrame),
+    /// What the video encoder did with one picture (sent before the frame it produced, if any).
+    Encoded(EncodeReport),
     /// The pipeline gave up (device gone, encoder error); the hub restarts it with backoff.
     Failed(PipelineError),
+}
+
+/// One encoder call, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeReport {
+    /// How long the encoder call took (conversion and orientation excluded).
+    pub took: Duration,
+    /// From capture until the encoder returned.
+    pub capture_to_encoded: Duration,
+    pub outcome: EncodeOutcome,
+}
+
+/// What came out of one encoder call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodeOutcome {
+    Delta,
+    Keyframe(KeyframeCause),
+    /// The rate controller produced nothing for this picture.
+    Skipped,
+}
+
+/// Why a keyframe was produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyframeCause {
+    /// The source was (re)opened, or the encoder (re)built.
+    Start,
+    /// The hub asked for it (joins, picture loss, resync).
+    Requested,
+    /// The encoder's own keyframe interval.
+    Periodic,
+}
+
+/// Keyframes produced, by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KeyframeCauseCounts {
+    pub start: u64,
+    pub requested: u64,
+    pub periodic: u64,
+}
+
+/// Frames lost on the way to viewers, by where and why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DropCounts {
+    /// Video frames refused because a viewer's queue was full.
+    pub video_queue_full: u64,
+    /// Video frames skipped while a viewer waits for a keyframe after such a loss.
+    pub video_resync: u64,
+    /// Audio packets refused because a viewer's queue was full.
+    pub audio_queue_full: u64,
+    /// Pictures the encoder's rate control skipped (before fan-out: every viewer misses them).
+    pub encoder_skip: u64,
+    /// Frames a session failed to write to its transport.
+    pub send_error: u64,
+}
+
+/// Written by sessions as they send, read by status snapshots: atomics, because one write per
+/// frame per viewer should not cost a message to the hub.
+#[derive(Debug, Default)]
+pub struct SendStats {
+    capture_to_sent: [AtomicU64; LATENCY_BOUNDS_MS.len() + 1],
+    capture_to_sent_nanos: AtomicU64,
+    send_errors: AtomicU64,
+}
+
+impl SendStats {
+    /// A video frame captured at `captured` was handed to the transport at `now`.
+    pub fn sent(&self, captured: std::time::Instant, now: std::time::Instant) {
+        let latency = now.saturating_duration_since(captured);
+        self.capture_to_sent[LatencyHistogram::bucket(latency)].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.capture_to_sent_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    pub fn send_failed(&self) {
+        self.send_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn capture_to_sent(&self) -> LatencyHistogram {
+        LatencyHistogram {
+            counts: std::array::from_fn(|i| self.capture_to_sent[i].load(Ordering::Relaxed)),
+            sum: Duration::from_nanos(self.capture_to_sent_nanos.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 /// Where pipeline threads put their output. Never blocks: if the hub is not keeping up the event
@@ -146,10 +231,16 @@ pub const LATENCY_BOUNDS_MS: [u64; 10] = [1, 2, 5, 10, 20, 35, 50, 100, 250, 100
 
 impl LatencyHistogram {
     pub fn observe(&mut self, latency: Duration) {
-        let millis = latency.as_secs_f64() * 1000.0;
-        let bucket = LATENCY_BOUNDS_MS.iter().position(|&bound| millis <= bound as f64);
-        self.counts[bucket.unwrap_or(LATENCY_BOUNDS_MS.len())] += 1;
+        self.counts[Self::bucket(latency)] += 1;
         self.sum += latency;
+    }
+
+    fn bucket(latency: Duration) -> usize {
+        let millis = latency.as_secs_f64() * 1000.0;
+        LATENCY_BOUNDS_MS
+            .iter()
+            .position(|&bound| millis <= bound as f64)
+            .unwrap_or(LATENCY_BOUNDS_MS.len())
     }
 
     pub fn count(&self) -> u64 {
@@ -200,6 +291,17 @@ pub struct HubStatus {
     /// Capture to arrival at the hub for video frames: capture, conversion and encoding.
     #[serde(skip)]
     pub capture_to_hub: LatencyHistogram,
+    /// Capture until the encoder returned.
+    #[serde(skip)]
+    pub capture_to_encoded: LatencyHistogram,
+    /// Capture until a session handed the frame's packets to its transport, per viewer.
+    #[serde(skip)]
+    pub capture_to_sent: LatencyHistogram,
+    /// Time spent in the video encoder per picture.
+    #[serde(skip)]
+    pub encode_time: LatencyHistogram,
+    pub keyframe_causes: KeyframeCauseCounts,
+    pub drops: DropCounts,
     pub pipeline_overflow: u64,
     /// When the running pipeline last showed progress: its start, then every video frame. A
     /// capture thread stuck in a driver call stops moving it; the systemd watchdog reads it.
@@ -221,9 +323,15 @@ enum Command {
 #[derive(Clone)]
 pub struct HubHandle {
     commands: mpsc::UnboundedSender<Command>,
+    send_stats: Arc<SendStats>,
 }
 
 impl HubHandle {
+    /// Where sessions count what they send.
+    pub fn send_stats(&self) -> &Arc<SendStats> {
+        &self.send_stats
+    }
+
     /// Registers a viewer. It receives nothing until [`activate`](Self::activate), but its
     /// existence already starts the pipeline, so capture warms up while ICE and DTLS connect.
     pub async fn join(&self, wants_audio: bool) -> Result<ViewerFeed, HubError> {
@@ -356,7 +464,7 @@ impl Viewer {
         if self.needs_keyframe && !frame.keyframe {
             if self.resyncing {
                 self.count_drop(id, "video", now);
-                return Delivery::Dropped;
+                return Delivery::Dropped(DropReason::Resync);
             }
             return Delivery::Skipped;
         }
@@ -370,7 +478,7 @@ impl Viewer {
                 self.needs_keyframe = true;
                 self.resyncing = true;
                 self.count_drop(id, "video", now);
-                Delivery::Dropped
+                Delivery::Dropped(DropReason::QueueFull)
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,
         }
@@ -384,7 +492,7 @@ impl Viewer {
             Ok(()) => Delivery::Sent,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.count_drop(id, "audio", now);
-                Delivery::Dropped
+                Delivery::Dropped(DropReason::QueueFull)
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,
         }
@@ -421,8 +529,14 @@ impl Viewer {
 enum Delivery {
     Sent,
     Skipped,
-    Dropped,
+    Dropped(DropReason),
     Gone,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum DropReason {
+    QueueFull,
+    Resync,
 }
 
 /// Starts the hub task and returns its handle. The task ends when `shutdown` is cancelled,
@@ -452,8 +566,9 @@ pub fn spawn(
         commands: commands.clone(),
         video_progress: None,
     };
-    let task = tokio::spawn(hub.run(command_rx, events, shutdown));
-    (HubHandle { commands }, task)
+    let send_stats = Arc::new(SendStats::default());
+    let task = tokio::spawn(hub.run(command_rx, events, shutdown, send_stats.clone()));
+    (HubHandle { commands, send_stats }, task)
 }
 
 struct Hub {
@@ -483,6 +598,7 @@ impl Hub {
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut events: mpsc::Receiver<(u64, PipelineEvent)>,
         shutdown: CancellationToken,
+        send_stats: Arc<SendStats>,
     ) {
         if !self.settings.on_demand {
             self.start_pipeline(Instant::now());
@@ -492,7 +608,7 @@ impl Hub {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                Some(command) = commands.recv() => self.on_command(command, Instant::now()),
+                Some(command) = commands.recv() => self.on_command(command, &send_stats, Instant::now()),
                 Some((generation, event)) = events.recv() => {
                     if generation == self.generation {
                         self.on_event(event, Instant::now());
@@ -511,7 +627,7 @@ impl Hub {
         [self.gate.deadline(), idle_stop, self.restart_at].into_iter().flatten().min()
     }
 
-    fn on_command(&mut self, command: Command, now: Instant) {
+    fn on_command(&mut self, command: Command, send_stats: &SendStats, now: Instant) {
         match command {
             Command::Join { wants_audio, reply } => {
                 let id = self.next_id;
@@ -574,6 +690,8 @@ impl Hub {
                 status.pipeline_running = self.pipeline.is_some();
                 status.pipeline_overflow = self.overflow.load(Ordering::Relaxed);
                 status.pipeline_progress = self.pipeline.as_ref().and(self.video_progress);
+                status.capture_to_sent = send_stats.capture_to_sent();
+                status.drops.send_error = send_stats.send_errors.load(Ordering::Relaxed);
                 let _ = reply.send(status);
             }
         }
@@ -598,7 +716,13 @@ impl Hub {
                 let mut gone = Vec::new();
                 for (&id, viewer) in self.viewers.iter_mut().filter(|(_, v)| v.active) {
                     match viewer.offer_video(id, &frame, now) {
-                        Delivery::Dropped => dropped += 1,
+                        Delivery::Dropped(reason) => {
+                            dropped += 1;
+                            match reason {
+                                DropReason::QueueFull => self.status.drops.video_queue_full += 1,
+                                DropReason::Resync => self.status.drops.video_resync += 1,
+                            }
+                        }
                         Delivery::Gone => gone.push(id),
                         Delivery::Sent => self.status.frames_delivered += 1,
                         Delivery::Skipped => {}
@@ -616,9 +740,10 @@ impl Hub {
                 let mut gone = Vec::new();
                 for (&id, viewer) in self.viewers.iter_mut().filter(|(_, v)| v.active) {
                     match viewer.offer_audio(id, &frame, now) {
-                        Delivery::Dropped => {
+                        Delivery::Dropped(_) => {
                             self.status.dropped_frames += 1;
                             self.status.dropped_audio_frames += 1;
+                            self.status.drops.audio_queue_full += 1;
                         }
                         Delivery::Gone => gone.push(id),
                         Delivery::Sent => self.status.frames_delivered += 1,
@@ -626,6 +751,18 @@ impl Hub {
                     }
                 }
                 self.forget(gone, now);
+            }
+            PipelineEvent::Encoded(report) => {
+                self.status.encode_time.observe(report.took);
+                self.status.capture_to_encoded.observe(report.capture_to_encoded);
+                let causes = &mut self.status.keyframe_causes;
+                match report.outcome {
+                    EncodeOutcome::Delta => {}
+                    EncodeOutcome::Keyframe(KeyframeCause::Start) => causes.start += 1,
+                    EncodeOutcome::Keyframe(KeyframeCause::Requested) => causes.requested += 1,
+                    EncodeOutcome::Keyframe(KeyframeCause::Periodic) => causes.periodic += 1,
+                    EncodeOutcome::Skipped => self.status.drops.encoder_skip += 1,
+                }
             }
             PipelineEvent::Failed(error) => {
                 tracing::error!(%error, retry_in = ?self.restart_backoff, "media pipeline failed");

@@ -57,6 +57,17 @@ async fn metrics_and_status_describe_a_watching_viewer() {
     let encoded = sample(&text, "camrtc_capture_to_hub_seconds_count");
     assert!(encoded >= 5.0);
     assert_eq!(sample(&text, "camrtc_capture_to_hub_seconds_bucket{le=\"+Inf\"}"), encoded);
+    // Every encoded picture was timed, the first keyframe came from the pipeline's start, and the
+    // session reported sending frames.
+    assert!(sample(&text, "camrtc_encode_time_seconds_count") >= encoded);
+    assert!(sample(&text, "camrtc_capture_to_encoded_seconds_count") >= encoded);
+    assert!(sample(&text, "camrtc_keyframes_produced_total{cause=\"start\"}") >= 1.0);
+    assert!(sample(&text, "camrtc_capture_to_sent_seconds_count") >= 5.0);
+    let drops = |reason: &str| sample(&text, &format!("camrtc_drops_total{{reason=\"{reason}\"}}"));
+    assert_eq!(drops("video_queue_full") + drops("video_resync") + drops("send_error"), 0.0);
+    // Present even when nothing was lost (a rate-control skip is legitimate, so only its presence).
+    drops("encoder_skip");
+    drops("pipeline_overflow");
 
     let status: serde_json::Value = client
         .get(daemon.url("/api/status"))

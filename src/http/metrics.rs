@@ -3,7 +3,7 @@
 //! Both are rendered from one snapshot of the hub's counters taken at request time: the hub owns
 //! the numbers and nothing else keeps a second copy that could drift from them.
 
-use crate::hub::{HubStatus, LATENCY_BOUNDS_MS};
+use crate::hub::{HubStatus, LATENCY_BOUNDS_MS, LatencyHistogram};
 use crate::source::health::{SourceHealth, SourceState};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -148,28 +148,90 @@ impl Collector for Snapshot {
             hub.gop_replays,
         )?;
 
-        let histogram = &hub.capture_to_hub;
-        // Per-bucket counts: the encoder accumulates them, and writes f64::MAX as "+Inf".
-        let buckets: Vec<(f64, u64)> = LATENCY_BOUNDS_MS
-            .iter()
-            .map(|&bound| bound as f64 / 1000.0)
-            .chain([f64::MAX])
-            .zip(histogram.counts)
-            .collect();
-        encoder
-            .encode_descriptor(
+        let mut produced = encoder.encode_descriptor(
+            "keyframes_produced",
+            "IDR frames encoded, by cause: start (source opened), requested (by the hub), periodic.",
+            None,
+            MetricType::Counter,
+        )?;
+        let causes = hub.keyframe_causes;
+        for (cause, value) in [
+            ("start", causes.start),
+            ("requested", causes.requested),
+            ("periodic", causes.periodic),
+        ] {
+            ConstCounter::new(value).encode(produced.encode_family(&[("cause", cause)])?)?;
+        }
+        let mut drops = encoder.encode_descriptor(
+            "drops",
+            "Frames lost before reaching a viewer, by reason: a viewer's queue full (video or \
+             audio), video skipped until a keyframe after such a loss, the encoder's rate control \
+             skipping a picture, the hub behind the pipeline, a transport write failing.",
+            None,
+            MetricType::Counter,
+        )?;
+        let d = hub.drops;
+        for (reason, value) in [
+            ("video_queue_full", d.video_queue_full),
+            ("video_resync", d.video_resync),
+            ("audio_queue_full", d.audio_queue_full),
+            ("encoder_skip", d.encoder_skip),
+            ("pipeline_overflow", hub.pipeline_overflow),
+            ("send_error", d.send_error),
+        ] {
+            ConstCounter::new(value).encode(drops.encode_family(&[("reason", reason)])?)?;
+        }
+
+        for (name, help, histogram) in [
+            (
+                "encode_time",
+                "Time the video thread spent per picture in orientation and encoding.",
+                &hub.encode_time,
+            ),
+            (
+                "capture_to_encoded",
+                "Video frames' time from capture until the encoder returned.",
+                &hub.capture_to_encoded,
+            ),
+            (
                 "capture_to_hub",
                 "Video frames' time from capture to the hub: conversion and encoding.",
-                Some(&Unit::Seconds),
-                MetricType::Histogram,
-            )?
-            .encode_histogram::<Vec<(String, String)>>(
-                histogram.sum.as_secs_f64(),
-                histogram.count(),
-                &buckets,
-                None,
-            )
+                &hub.capture_to_hub,
+            ),
+            (
+                "capture_to_sent",
+                "Video frames' time from capture until a viewer's session handed their packets \
+                 to its transport (one observation per frame per viewer).",
+                &hub.capture_to_sent,
+            ),
+        ] {
+            histogram_metric(&mut encoder, name, help, histogram)?;
+        }
+        Ok(())
     }
+}
+
+fn histogram_metric(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    histogram: &LatencyHistogram,
+) -> Result<(), std::fmt::Error> {
+    // Per-bucket counts: the encoder accumulates them, and writes f64::MAX as "+Inf".
+    let buckets: Vec<(f64, u64)> = LATENCY_BOUNDS_MS
+        .iter()
+        .map(|&bound| bound as f64 / 1000.0)
+        .chain([f64::MAX])
+        .zip(histogram.counts)
+        .collect();
+    encoder
+        .encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?
+        .encode_histogram::<Vec<(String, String)>>(
+            histogram.sum.as_secs_f64(),
+            histogram.count(),
+            &buckets,
+            None,
+        )
 }
 
 fn count(value: usize) -> i64 {
@@ -194,6 +256,10 @@ mod tests {
             ..HubStatus::default()
         };
         hub.keyframe_requests.picture_loss = 4;
+        hub.keyframe_causes.periodic = 6;
+        hub.drops.encoder_skip = 3;
+        hub.encode_time.observe(Duration::from_micros(4500));
+        hub.capture_to_sent.observe(Duration::from_millis(12));
         for millis in [1, 3, 3, 40, 2000] {
             hub.capture_to_hub.observe(Duration::from_millis(millis));
         }
@@ -221,6 +287,11 @@ mod tests {
             "camrtc_capture_to_hub_seconds_bucket{le=\"0.05\"} 4",
             "camrtc_capture_to_hub_seconds_bucket{le=\"+Inf\"} 5",
             "camrtc_capture_to_hub_seconds_count 5",
+            "camrtc_keyframes_produced_total{cause=\"periodic\"} 6",
+            "camrtc_drops_total{reason=\"encoder_skip\"} 3",
+            "camrtc_encode_time_seconds_bucket{le=\"0.002\"} 0",
+            "camrtc_encode_time_seconds_bucket{le=\"0.005\"} 1",
+            "camrtc_capture_to_sent_seconds_bucket{le=\"0.02\"} 1",
             "# EOF",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");

@@ -208,6 +208,7 @@ async fn a_slow_viewer_drops_and_resumes_at_a_keyframe_without_hurting_others() 
 
     let status = settle(&hub).await;
     assert_eq!(status.dropped_frames, 6, "the slow viewer's queue of 4 overflowed 6 times");
+    assert_eq!((status.drops.video_queue_full, status.drops.video_resync), (1, 5), "then resynced");
     // One IDR went out for the joins; the overflow's request waits out the coalescing interval.
     assert_eq!(probe.keyframes.load(Ordering::SeqCst), 1);
     tokio::time::sleep(KEYFRAME_MIN_INTERVAL).await;
@@ -307,4 +308,43 @@ async fn pipeline_progress_follows_video_and_only_while_running() {
     drop(viewer);
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(settle(&hub).await.pipeline_progress, None, "stopped on demand");
+}
+
+#[tokio::test(start_paused = true)]
+async fn encoder_reports_and_send_stats_reach_the_status() {
+    let (hub, probe, _shutdown) = start(8);
+    let viewer = hub.join(true).await.expect("joins");
+    hub.activate(viewer.id);
+    settle(&hub).await;
+    let report = |outcome, millis| {
+        PipelineEvent::Encoded(EncodeReport {
+            took: Duration::from_millis(millis),
+            capture_to_encoded: Duration::from_millis(millis + 1),
+            outcome,
+        })
+    };
+    probe.push(report(EncodeOutcome::Keyframe(KeyframeCause::Start), 8));
+    probe.push(report(EncodeOutcome::Delta, 4));
+    probe.push(report(EncodeOutcome::Skipped, 4));
+    probe.push(report(EncodeOutcome::Keyframe(KeyframeCause::Requested), 9));
+    probe.push(report(EncodeOutcome::Keyframe(KeyframeCause::Periodic), 9));
+    let captured = std::time::Instant::now();
+    hub.send_stats().sent(captured, captured + Duration::from_millis(15));
+    hub.send_stats().send_failed();
+
+    let status = settle(&hub).await;
+    assert_eq!(status.encode_time.count(), 5);
+    assert_eq!(status.encode_time.sum, Duration::from_millis(34));
+    assert_eq!(
+        status.capture_to_encoded.counts[LatencyHistogram::bucket(Duration::from_millis(10))],
+        3
+    );
+    assert_eq!(status.keyframe_causes, KeyframeCauseCounts { start: 1, requested: 1, periodic: 1 });
+    assert_eq!(status.drops.encoder_skip, 1);
+    assert_eq!(status.drops.send_error, 1);
+    assert_eq!(status.capture_to_sent.count(), 1);
+    assert_eq!(
+        status.capture_to_sent.counts[LatencyHistogram::bucket(Duration::from_millis(15))],
+        1
+    );
 }

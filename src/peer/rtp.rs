@@ -48,31 +48,28 @@ impl RtpStamper {
         self.timestamp_offset.wrapping_add(ticks as u32)
     }
 
-    /// The packets of one frame, marker bit on the last (end of the access unit).
-    pub fn packets(&mut self, frame: &EncodedFrame) -> Vec<Packet> {
+    /// The packets of one frame, marker bit on the last (end of the access unit). An iterator
+    /// rather than a Vec: the fan-out path runs once per frame per viewer, and collecting was its
+    /// one allocation of our own (perf, docs/PERFORMANCE.md).
+    pub fn packets<'a>(&'a mut self, frame: &'a EncodedFrame) -> impl Iterator<Item = Packet> + 'a {
         let timestamp = self.timestamp(frame.captured.instant);
         let last = frame.payloads.len().saturating_sub(1);
-        frame
-            .payloads
-            .iter()
-            .enumerate()
-            .map(|(i, payload)| {
-                let sequence_number = self.next_sequence;
-                self.next_sequence = self.next_sequence.wrapping_add(1);
-                Packet {
-                    header: Header {
-                        version: 2,
-                        marker: i == last,
-                        payload_type: self.payload_type,
-                        sequence_number,
-                        timestamp,
-                        ssrc: self.ssrc,
-                        ..Default::default()
-                    },
-                    payload: payload.clone(),
-                }
-            })
-            .collect()
+        frame.payloads.iter().enumerate().map(move |(i, payload)| {
+            let sequence_number = self.next_sequence;
+            self.next_sequence = self.next_sequence.wrapping_add(1);
+            Packet {
+                header: Header {
+                    version: 2,
+                    marker: i == last,
+                    payload_type: self.payload_type,
+                    sequence_number,
+                    timestamp,
+                    ssrc: self.ssrc,
+                    ..Default::default()
+                },
+                payload: payload.clone(),
+            }
+        })
     }
 }
 
@@ -109,7 +106,7 @@ mod tests {
         let epoch = Instant::now();
         let mut stamper = RtpStamper::new(7, 102, 90_000, epoch);
         let first = frame(epoch + Duration::from_millis(10), 3);
-        let packets = stamper.packets(&first);
+        let packets: Vec<_> = stamper.packets(&first).collect();
         assert_eq!(packets.len(), 3);
         assert_eq!(packets.iter().filter(|p| p.header.marker).count(), 1);
         assert!(packets[2].header.marker);
@@ -119,7 +116,7 @@ mod tests {
             first.payloads[0].as_ptr(),
             "no copy of the payload"
         );
-        let next = stamper.packets(&frame(epoch + Duration::from_millis(43), 1));
+        let next: Vec<_> = stamper.packets(&frame(epoch + Duration::from_millis(43), 1)).collect();
         assert_eq!(
             next[0].header.sequence_number,
             packets[2].header.sequence_number.wrapping_add(1)
@@ -132,7 +129,7 @@ mod tests {
         let epoch = Instant::now();
         let mut stamper = RtpStamper::new(7, 102, 90_000, epoch);
         stamper.next_sequence = u16::MAX;
-        let packets = stamper.packets(&frame(epoch, 2));
+        let packets: Vec<_> = stamper.packets(&frame(epoch, 2)).collect();
         assert_eq!(packets[0].header.sequence_number, u16::MAX);
         assert_eq!(packets[1].header.sequence_number, 0);
     }

@@ -358,14 +358,20 @@ impl Session {
                     break SessionEnd::NeverConnected;
                 }
                 Some(frame) = self.feed.video.recv(), if self.connected => {
-                    if let Err(error) = self.video.send(&frame).await {
-                        tracing::debug!(viewer = self.feed.id, %error, "video write failed");
+                    let stats = self.hub.send_stats();
+                    match self.video.send(&frame).await {
+                        Ok(()) => stats.sent(frame.captured.instant, std::time::Instant::now()),
+                        Err(error) => {
+                            stats.send_failed();
+                            tracing::debug!(viewer = self.feed.id, %error, "video write failed");
+                        }
                     }
                 }
                 Some(frame) = recv_audio(&mut self.feed.audio, self.audio.is_some()), if self.connected => {
                     if let Some(audio) = self.audio.as_mut()
                         && let Err(error) = audio.send(&frame).await
                     {
+                        self.hub.send_stats().send_failed();
                         tracing::debug!(viewer = self.feed.id, %error, "audio write failed");
                     }
                 }

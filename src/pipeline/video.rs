@@ -12,7 +12,7 @@ use crate::encode::m2m::M2mEncoder;
 use crate::encode::m2m::device::{M2mSettings, V4l2M2m};
 use crate::encode::passthrough::Passthrough;
 use crate::encode::{EncodeError, Encoded};
-use crate::hub::{FrameSink, PipelineEvent};
+use crate::hub::{EncodeOutcome, EncodeReport, FrameSink, KeyframeCause, PipelineEvent};
 use crate::media::{CaptureTime, EncodedFrame};
 use crate::peer::sdp::ProfileLevelId;
 use crate::source::convert::Orientation;
@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Everything the video thread needs, shared by every start of the pipeline.
@@ -170,6 +170,8 @@ pub(super) fn run(track: VideoTrack, health: HealthSession, control: Control, si
         };
         stage.restart();
         source.request_keyframe();
+        // Why the next keyframe is forced, if it is: for /metrics.
+        let mut forced_cause = KeyframeCause::Start;
         let mut delivering = false;
         while !stop.load(Ordering::Relaxed) {
             if wedge_after.is_some_and(|after| frames >= after) {
@@ -179,13 +181,22 @@ pub(super) fn run(track: VideoTrack, health: HealthSession, control: Control, si
                 continue;
             }
             frames += 1;
+            let mut encoding = None;
             let result = source.next_frame().and_then(|frame| {
                 // Requests that arrived while we waited for the frame apply to this one.
                 if commands.try_iter().any(|c| matches!(c, VideoCommand::ForceKeyframe)) {
+                    if !stage.force_keyframe {
+                        forced_cause = KeyframeCause::Requested;
+                    }
                     stage.force_keyframe = true;
                     source.request_keyframe();
                 }
-                stage.encode(frame, track.h264, track.orientation)
+                let raw = matches!(frame, VideoFrame::Raw(_));
+                let forced = stage.force_keyframe.then_some(forced_cause);
+                let started = Instant::now();
+                let coded = stage.encode(frame, track.h264, track.orientation);
+                encoding = Some((started.elapsed(), raw, forced));
+                coded
             });
             let coded = match result {
                 Ok(coded) => coded,
@@ -197,7 +208,14 @@ pub(super) fn run(track: VideoTrack, health: HealthSession, control: Control, si
                     break 'open;
                 }
             };
+            let (took, raw, forced) = encoding.expect("set whenever encode ran, and it did");
             if coded.is_empty() {
+                // Passthrough waits for whole access units; only an encoder given a picture skips.
+                if raw {
+                    let outcome = EncodeOutcome::Skipped;
+                    let report = EncodeReport { took, capture_to_encoded: took, outcome };
+                    sink.send(PipelineEvent::Encoded(report));
+                }
                 continue;
             }
             if !delivering {
@@ -208,10 +226,22 @@ pub(super) fn run(track: VideoTrack, health: HealthSession, control: Control, si
                     None => tracing::info!("camera delivering pictures"),
                 }
             }
+            let encoded_at = Instant::now();
             for (encoded, profile, captured) in coded {
                 if let Some(profile) = profile {
                     publish_profile(&track.profile, profile);
                 }
+                let outcome = if encoded.keyframe {
+                    EncodeOutcome::Keyframe(forced.unwrap_or(KeyframeCause::Periodic))
+                } else {
+                    EncodeOutcome::Delta
+                };
+                let capture_to_encoded = encoded_at.saturating_duration_since(captured.instant);
+                sink.send(PipelineEvent::Encoded(EncodeReport {
+                    took,
+                    capture_to_encoded,
+                    outcome,
+                }));
                 let event = PipelineEvent::Video(EncodedFrame {
                     payloads: encoded.payloads.into(),
                     captured,
@@ -336,14 +366,17 @@ mod tests {
             let control = Control { commands: command_rx, stop, wedge_after: None };
             move || run(track, session, control, sink)
         });
-        let next_video =
-            |events: &mut tokio::sync::mpsc::Receiver<(u64, PipelineEvent)>| match events
-                .blocking_recv()
-                .expect("the video thread is running")
-            {
-                (_, PipelineEvent::Video(frame)) => frame,
-                (_, other) => panic!("the video thread only sends video, got {other:?}"),
-            };
+        // Frames, and what caused each keyframe.
+        let next_video = |events: &mut tokio::sync::mpsc::Receiver<(u64, PipelineEvent)>| {
+            let mut cause = None;
+            loop {
+                match events.blocking_recv().expect("the video thread is running") {
+                    (_, PipelineEvent::Video(frame)) => return (frame, cause),
+                    (_, PipelineEvent::Encoded(report)) => cause = Some(report.outcome),
+                    (_, other) => panic!("the video thread only sends video, got {other:?}"),
+                }
+            }
+        };
 
         // Missing at start: retried, reported, nothing sent.
         std::thread::sleep(Duration::from_millis(700));
@@ -354,9 +387,13 @@ mod tests {
 
         // Plugged in: the first picture is an IDR and the state is running.
         present.store(true, Ordering::SeqCst);
-        assert!(next_video(&mut events).keyframe);
+        let (first, cause) = next_video(&mut events);
+        assert!(first.keyframe);
+        assert_eq!(cause, Some(EncodeOutcome::Keyframe(KeyframeCause::Start)));
         assert_eq!(*health.borrow(), SourceHealth::running());
-        assert!(!next_video(&mut events).keyframe);
+        let (second, cause) = next_video(&mut events);
+        assert!(!second.keyframe);
+        assert_eq!(cause, Some(EncodeOutcome::Delta));
 
         // Unplugged while streaming, and back: an IDR again, within the first quick retry.
         present.store(false, Ordering::SeqCst);
@@ -365,8 +402,9 @@ mod tests {
         while events.try_recv().is_ok() {}
         let returned = Instant::now();
         present.store(true, Ordering::SeqCst);
-        let resumed = next_video(&mut events);
+        let (resumed, cause) = next_video(&mut events);
         assert!(resumed.keyframe, "video resumes with an IDR");
+        assert_eq!(cause, Some(EncodeOutcome::Keyframe(KeyframeCause::Start)));
         assert!(returned.elapsed() < Duration::from_secs(2), "{:?}", returned.elapsed());
 
         stop.store(true, Ordering::SeqCst);

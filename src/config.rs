@@ -23,6 +23,7 @@ pub struct Config {
     pub webrtc: WebRtcConfig,
     pub auth: AuthConfig,
     pub pipeline: PipelineConfig,
+    pub talkback: TalkbackConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -468,7 +469,8 @@ impl Config {
         self.audio.validate()?;
         self.webrtc.validate()?;
         self.auth.validate()?;
-        self.pipeline.validate()
+        self.pipeline.validate()?;
+        self.talkback.validate()
     }
 
     /// A config that needs no hardware: test pattern and tone, small enough for any machine, and
@@ -488,6 +490,7 @@ impl Config {
             webrtc: WebRtcConfig { include_loopback_candidates: true, ..WebRtcConfig::default() },
             auth: AuthConfig { mode: AuthMode::None, ..AuthConfig::default() },
             pipeline: PipelineConfig::default(),
+            talkback: TalkbackConfig::default(),
         }
     }
 }
@@ -671,6 +674,56 @@ impl PipelineConfig {
             2..=1000,
             false,
         )
+    }
+}
+
+// ---- [talkback] (two-way audio) ----
+
+/// Sound from a viewer's microphone played on the device's speaker.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TalkbackConfig {
+    pub enabled: bool,
+    /// ALSA playback device.
+    pub device: String,
+    /// Gain applied to the viewer's voice: 0.0 (silent) to 4.0.
+    pub volume: f64,
+    /// The longest one viewer may hold the floor before being cut off.
+    pub max_talk_s: u32,
+    /// Sound held back before playing starts, so late packets still play in order.
+    pub jitter_ms: u32,
+}
+
+impl Default for TalkbackConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            device: "default".to_owned(),
+            volume: 1.0,
+            max_talk_s: 60,
+            jitter_ms: 60,
+        }
+    }
+}
+
+impl TalkbackConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_not_empty("talkback.device", &self.device)?;
+        if !(0.0..=4.0).contains(&self.volume) {
+            return Err(ConfigError::invalid(
+                "talkback.volume",
+                format!("= {} must be between 0.0 and 4.0", self.volume),
+            ));
+        }
+        check_range("talkback.max_talk_s", self.max_talk_s.into(), 1..=3600, false)?;
+        check_range("talkback.jitter_ms", self.jitter_ms.into(), 20..=1000, false)?;
+        if self.jitter_ms % 20 != 0 {
+            return Err(ConfigError::invalid(
+                "talkback.jitter_ms",
+                format!("= {} must be a multiple of 20 (one Opus packet)", self.jitter_ms),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -1173,6 +1226,13 @@ mod tests {
             on_demand = false
             idle_stop_ms = 0
             viewer_queue_frames = 2
+
+            [talkback]
+            enabled = true
+            device = "plughw:CARD=Speaker,DEV=0"
+            volume = 0.5
+            max_talk_s = 30
+            jitter_ms = 100
         "#;
         let expected = Config {
             http: HttpConfig {
@@ -1251,6 +1311,13 @@ mod tests {
                 ..AuthConfig::default()
             },
             pipeline: PipelineConfig { on_demand: false, idle_stop_ms: 0, viewer_queue_frames: 2 },
+            talkback: TalkbackConfig {
+                enabled: true,
+                device: "plughw:CARD=Speaker,DEV=0".to_owned(),
+                volume: 0.5,
+                max_talk_s: 30,
+                jitter_ms: 100,
+            },
         };
         let config = Config::from_toml_str(text).unwrap();
         assert_eq!(config, expected);
@@ -1260,6 +1327,21 @@ mod tests {
         assert_eq!(Config::from_toml_str(&written).unwrap(), expected, "{written}");
         let written = toml::to_string(&Config::default()).unwrap();
         assert_eq!(Config::from_toml_str(&written).unwrap(), Config::default(), "{written}");
+    }
+
+    #[test]
+    fn talkback_values_out_of_range_name_their_key_and_line() {
+        for (text, key) in [
+            ("[talkback]\nvolume = 5.0\n", "talkback.volume"),
+            ("[talkback]\nmax_talk_s = 0\n", "talkback.max_talk_s"),
+            ("[talkback]\njitter_ms = 50\n", "talkback.jitter_ms"),
+            ("[talkback]\ndevice = \"\"\n", "talkback.device"),
+        ] {
+            let message = Config::from_toml_str(text).unwrap_err().to_string();
+            assert!(message.contains(key) && message.contains("line 2"), "{text}: {message}");
+        }
+        let message = Config::from_toml_str("[talkback]\nspeaker = \"x\"\n").unwrap_err();
+        assert!(message.to_string().contains("speaker"), "{message}");
     }
 
     #[test]

@@ -17,3 +17,4 @@ pub mod sessions;
 pub mod source;
 pub mod state_file;
 pub mod systemd;
+pub mod talkback;

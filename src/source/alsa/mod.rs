@@ -88,6 +88,35 @@ impl std::fmt::Debug for AlsaSource {
     }
 }
 
+/// What [`set_hw_params`] got from the device.
+#[derive(Debug, Clone, Copy)]
+pub struct HwSetup {
+    pub channels: u32,
+    pub period: Frames,
+    pub buffer: Frames,
+}
+
+/// Sets 48 kHz signed 16-bit interleaved, the fewest channels the device offers, 20 ms periods
+/// and a buffer of `periods` of them: the format capture and the talkback speaker share. On
+/// failure, says what the device refused.
+pub fn set_hw_params(pcm: &PCM, periods: Frames) -> Result<HwSetup, (&'static str, alsa::Error)> {
+    let refused = |what| move |source| (what, source);
+    let hw = HwParams::any(pcm).map_err(refused("at all"))?;
+    hw.set_access(Access::RWInterleaved).map_err(refused("interleaved"))?;
+    hw.set_format(Format::s16()).map_err(refused("signed 16-bit samples"))?;
+    hw.set_rate(AUDIO_SAMPLE_RATE, ValueOr::Nearest).map_err(refused("at 48000 Hz"))?;
+    // Mono when the device can, otherwise downmixed (capture) or duplicated (playback).
+    let channels = hw.set_channels_near(1).map_err(refused("with 1 channel"))?;
+    let chunk = AUDIO_CHUNK_SAMPLES as Frames;
+    let period =
+        hw.set_period_size_near(chunk, ValueOr::Nearest).map_err(refused("20 ms periods"))?;
+    let buffer = hw
+        .set_buffer_size_near(period.max(chunk) * periods)
+        .map_err(refused("a buffer of several periods"))?;
+    pcm.hw_params(&hw).map_err(refused("with these parameters"))?;
+    Ok(HwSetup { channels, period, buffer })
+}
+
 impl AlsaSource {
     /// Opens `device` for 48 kHz capture, falling back from `hw:` to `plughw:` when the hardware
     /// needs conversion.
@@ -114,23 +143,8 @@ impl AlsaSource {
             let device = device.to_owned();
             move |source| AlsaError::Configure { device, what, source }
         };
-        let (channels, period, buffer) = {
-            let hw = HwParams::any(&pcm).map_err(configure("at all"))?;
-            hw.set_access(Access::RWInterleaved).map_err(configure("interleaved"))?;
-            hw.set_format(Format::s16()).map_err(configure("signed 16-bit samples"))?;
-            hw.set_rate(AUDIO_SAMPLE_RATE, ValueOr::Nearest).map_err(configure("at 48000 Hz"))?;
-            // The fewest channels the device offers: mono when it can, otherwise downmixed.
-            let channels = hw.set_channels_near(1).map_err(configure("with 1 channel"))?;
-            let chunk = AUDIO_CHUNK_SAMPLES as Frames;
-            let period = hw
-                .set_period_size_near(chunk, ValueOr::Nearest)
-                .map_err(configure("20 ms periods"))?;
-            let buffer = hw
-                .set_buffer_size_near(period.max(chunk) * BUFFER_PERIODS)
-                .map_err(configure("a 200 ms buffer"))?;
-            pcm.hw_params(&hw).map_err(configure("with these parameters"))?;
-            (channels, period, buffer)
-        };
+        let HwSetup { channels, period, buffer } = set_hw_params(&pcm, BUFFER_PERIODS)
+            .map_err(|(what, source)| configure(what)(source))?;
         {
             let sw = pcm.sw_params_current().map_err(configure("software parameters"))?;
             // Status timestamps on CLOCK_MONOTONIC: the clock Instant and V4L2 buffers use.

@@ -1,6 +1,8 @@
 //! In a VM with vivid: camrtc captures from a real V4L2 driver in three raw formats (YUYV, packed
 //! 4:2:2; NV12, semi-planar 4:2:0; YU12, planar I420), converts, encodes with openh264, and a
-//! WHEP viewer decodes pictures of the negotiated size at about the configured rate.
+//! WHEP viewer decodes pictures of the negotiated size at about the configured rate. A camera
+//! that only speaks the multi-planar API (vivid with multiplanar=2) is refused with a reason
+//! that says so and points to the exec source.
 
 mod common;
 
@@ -42,4 +44,25 @@ fn guest() {
             daemon.stop().await;
         });
     }
+    vm::modprobe(&["-r", "vivid"]);
+    vm::modprobe(&["vivid", "multiplanar=2"]);
+    runtime.block_on(async {
+        let daemon = Daemon::start(vm::vivid_config(PixelFormatChoice::Auto)).await;
+        let client = WhepClient::new().await;
+        client.post(&daemon.url("/whep")).await.expect("201 Created: audio-less, video stopped");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let video = loop {
+            let video = daemon.health().await["video"].clone();
+            if video["state"] == "stopped" || std::time::Instant::now() > deadline {
+                break video;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        println!("MEASURED multi-planar vivid: video {video}");
+        assert_eq!(video["state"], "stopped", "a configuration error is not retried: {video}");
+        let error = video["error"].as_str().unwrap_or_default();
+        assert!(error.contains("multi-planar") && error.contains("exec"), "{error}");
+        client.close().await;
+        daemon.stop().await;
+    });
 }

@@ -85,13 +85,13 @@ fn guest() {
         daemon.stop().await;
 
         // The long absence: no node at all while the backoff grows to 5 s.
-        modprobe(&["-r", "vivid"]);
+        vm::modprobe(&["-r", "vivid"]);
         let daemon = Daemon::start(vm::vivid_config(PixelFormatChoice::Yuyv)).await;
         let mut client = WhepClient::new().await;
         client.post(&daemon.url("/whep")).await.expect("201 Created while the camera is away");
         tokio::time::sleep(Duration::from_secs(12)).await;
         println!("MEASURED after 12 s without a camera: video {}", daemon.health().await["video"]);
-        modprobe(&["vivid"]);
+        vm::modprobe(&["vivid"]);
         let plugged = Instant::now();
         let back = next_frame(&mut client, Duration::from_secs(20)).await;
         let resumed_after = back - plugged;
@@ -100,9 +100,4 @@ fn guest() {
         client.close().await;
         daemon.stop().await;
     });
-}
-
-fn modprobe(args: &[&str]) {
-    let status = std::process::Command::new("modprobe").args(args).status().expect("modprobe runs");
-    assert!(status.success(), "modprobe {args:?}: {status}");
 }

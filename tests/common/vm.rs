@@ -124,3 +124,22 @@ pub fn vivid_config(format: PixelFormatChoice) -> Config {
     config.audio.source = AudioSourceKind::None;
     config
 }
+
+/// Runs modprobe in the guest. Unloading is retried for a few seconds: a daemon just stopped may
+/// still be closing the device on its capture thread, which keeps the module in use.
+pub fn modprobe(args: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let output = Command::new("modprobe").args(args).output().expect("modprobe runs");
+        if output.status.success() {
+            return;
+        }
+        let removing = args.first() == Some(&"-r");
+        assert!(
+            removing && Instant::now() < deadline,
+            "modprobe {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -74,9 +74,16 @@ pub fn open_device(path: &Path) -> Result<(Device, v4l::capability::Capabilities
     let caps = device.query_caps().map_err(|e| device_error(path, "QUERYCAP", e))?;
     let needed = CapabilityFlags::VIDEO_CAPTURE | CapabilityFlags::STREAMING;
     if !caps.capabilities.contains(needed) {
+        let what = if caps.capabilities.contains(CapabilityFlags::VIDEO_CAPTURE_MPLANE) {
+            // Raw Pi CSI sensors (unfed by libcamera) and some SoC ISPs only offer this API.
+            "is a multi-planar capture device, which camrtc cannot capture from; for a \
+             Raspberry Pi camera module use source = \"exec\" with rpicam-vid (see README \
+             \"Hardware\")"
+        } else {
+            "is not a streaming capture device; `camrtc devices` lists the cameras"
+        };
         return Err(SourceError::Config(format!(
-            "{} ({}, {}) is not a streaming single-planar capture device; \
-             `camrtc devices` lists the cameras",
+            "{} ({}, {}) {what}",
             path.display(),
             caps.card,
             caps.driver

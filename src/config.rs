@@ -708,6 +708,15 @@ impl Default for TalkbackConfig {
 
 impl TalkbackConfig {
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.enabled {
+            // Only the speaker half exists (src/talkback/): saying yes must not silently do
+            // nothing.
+            return Err(ConfigError::invalid(
+                "talkback.enabled",
+                "= true: two-way audio is not available in this version yet (viewers cannot \
+                 send their voice); leave it false",
+            ));
+        }
         check_not_empty("talkback.device", &self.device)?;
         if !(0.0..=4.0).contains(&self.volume) {
             return Err(ConfigError::invalid(
@@ -1228,7 +1237,7 @@ mod tests {
             viewer_queue_frames = 2
 
             [talkback]
-            enabled = true
+            enabled = false
             device = "plughw:CARD=Speaker,DEV=0"
             volume = 0.5
             max_talk_s = 30
@@ -1312,7 +1321,7 @@ mod tests {
             },
             pipeline: PipelineConfig { on_demand: false, idle_stop_ms: 0, viewer_queue_frames: 2 },
             talkback: TalkbackConfig {
-                enabled: true,
+                enabled: false,
                 device: "plughw:CARD=Speaker,DEV=0".to_owned(),
                 volume: 0.5,
                 max_talk_s: 30,
@@ -1336,6 +1345,7 @@ mod tests {
             ("[talkback]\nmax_talk_s = 0\n", "talkback.max_talk_s"),
             ("[talkback]\njitter_ms = 50\n", "talkback.jitter_ms"),
             ("[talkback]\ndevice = \"\"\n", "talkback.device"),
+            ("[talkback]\nenabled = true\n", "talkback.enabled"),
         ] {
             let message = Config::from_toml_str(text).unwrap_err().to_string();
             assert!(message.contains(key) && message.contains("line 2"), "{text}: {message}");

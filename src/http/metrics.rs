@@ -23,6 +23,21 @@ pub struct Snapshot {
     pub sources: Vec<(&'static str, SourceHealth)>,
 }
 
+/// One counter family: `name{label="…"}` for each of `values`.
+fn counter_family(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl IntoIterator<Item = (&'static str, u64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (value_name, value) in values {
+        ConstCounter::new(value).encode(family.encode_family(&[(label, value_name)])?)?;
+    }
+    Ok(())
+}
+
 /// The OpenMetrics text of `snapshot`.
 pub fn render(snapshot: Snapshot) -> String {
     let mut registry = Registry::with_prefix("camrtc");
@@ -89,31 +104,27 @@ impl Collector for Snapshot {
                 MetricType::Counter,
             )?)
         };
-        let mut frames = encoder.encode_descriptor(
+        counter_family(
+            &mut encoder,
             "frames",
             "Encoded frames from the pipeline (video access units, 20 ms audio packets).",
-            None,
-            MetricType::Counter,
+            "track",
+            [("video", hub.video_frames), ("audio", hub.audio_frames)],
         )?;
-        for (track, value) in [("video", hub.video_frames), ("audio", hub.audio_frames)] {
-            ConstCounter::new(value).encode(frames.encode_family(&[("track", track)])?)?;
-        }
         counter(
             &mut encoder,
             "frames_delivered",
             "Frames queued to viewers, summed over viewers.",
             hub.frames_delivered,
         )?;
-        let mut dropped = encoder.encode_descriptor(
+        let video_dropped = hub.dropped_frames.saturating_sub(hub.dropped_audio_frames);
+        counter_family(
+            &mut encoder,
             "frames_dropped",
             "Frames dropped because a viewer's queue was full (that viewer resumes at the next keyframe).",
-            None,
-            MetricType::Counter,
+            "track",
+            [("video", video_dropped), ("audio", hub.dropped_audio_frames)],
         )?;
-        let video_dropped = hub.dropped_frames.saturating_sub(hub.dropped_audio_frames);
-        for (track, value) in [("video", video_dropped), ("audio", hub.dropped_audio_frames)] {
-            ConstCounter::new(value).encode(dropped.encode_family(&[("track", track)])?)?;
-        }
         counter(
             &mut encoder,
             "pipeline_overflow",
@@ -121,20 +132,18 @@ impl Collector for Snapshot {
             hub.pipeline_overflow,
         )?;
         counter(&mut encoder, "keyframes", "IDR frames encoded.", hub.keyframes)?;
-        let mut requests = encoder.encode_descriptor(
+        let reasons = hub.keyframe_requests;
+        counter_family(
+            &mut encoder,
             "keyframe_requests",
             "Keyframe requests by reason, before coalescing.",
-            None,
-            MetricType::Counter,
+            "reason",
+            [
+                ("join", reasons.join),
+                ("picture_loss", reasons.picture_loss),
+                ("resync", reasons.resync),
+            ],
         )?;
-        let reasons = hub.keyframe_requests;
-        for (reason, value) in [
-            ("join", reasons.join),
-            ("picture_loss", reasons.picture_loss),
-            ("resync", reasons.resync),
-        ] {
-            ConstCounter::new(value).encode(requests.encode_family(&[("reason", reason)])?)?;
-        }
         counter(
             &mut encoder,
             "keyframe_requests_sent",
@@ -148,39 +157,35 @@ impl Collector for Snapshot {
             hub.gop_replays,
         )?;
 
-        let mut produced = encoder.encode_descriptor(
+        let causes = hub.keyframe_causes;
+        counter_family(
+            &mut encoder,
             "keyframes_produced",
             "IDR frames encoded, by cause: start (source opened), requested (by the hub), periodic.",
-            None,
-            MetricType::Counter,
+            "cause",
+            [
+                ("start", causes.start),
+                ("requested", causes.requested),
+                ("periodic", causes.periodic),
+            ],
         )?;
-        let causes = hub.keyframe_causes;
-        for (cause, value) in [
-            ("start", causes.start),
-            ("requested", causes.requested),
-            ("periodic", causes.periodic),
-        ] {
-            ConstCounter::new(value).encode(produced.encode_family(&[("cause", cause)])?)?;
-        }
-        let mut drops = encoder.encode_descriptor(
+        let d = hub.drops;
+        counter_family(
+            &mut encoder,
             "drops",
             "Frames lost before reaching a viewer, by reason: a viewer's queue full (video or \
              audio), video skipped until a keyframe after such a loss, the encoder's rate control \
              skipping a picture, the hub behind the pipeline, a transport write failing.",
-            None,
-            MetricType::Counter,
+            "reason",
+            [
+                ("video_queue_full", d.video_queue_full),
+                ("video_resync", d.video_resync),
+                ("audio_queue_full", d.audio_queue_full),
+                ("encoder_skip", d.encoder_skip),
+                ("pipeline_overflow", hub.pipeline_overflow),
+                ("send_error", d.send_error),
+            ],
         )?;
-        let d = hub.drops;
-        for (reason, value) in [
-            ("video_queue_full", d.video_queue_full),
-            ("video_resync", d.video_resync),
-            ("audio_queue_full", d.audio_queue_full),
-            ("encoder_skip", d.encoder_skip),
-            ("pipeline_overflow", hub.pipeline_overflow),
-            ("send_error", d.send_error),
-        ] {
-            ConstCounter::new(value).encode(drops.encode_family(&[("reason", reason)])?)?;
-        }
 
         for (name, help, histogram) in [
             (

@@ -17,11 +17,7 @@ lib_tests=$(<"$out/camrtc-lib-tests.path")
 say() { printf 'cross-test %s: %s\n' "$DEB_ARCH" "$*"; }
 
 say "library unit tests under ${QEMU:-native}"
-# Known failure, skipped and tracked: under qemu-aarch64 the yuv crate's 90/270-degree plane
-# rotation (fast_transpose's NEON path) gives different pixels than on x86. Whether qemu or the
-# crate is wrong is not yet known (no Pi here); README "Hardware" flags video.rotate = 90/270 on
-# ARM as unverified. Everything else runs.
-cross_run "$lib_tests" -q --test-threads=2 --skip source::convert::tests::rotation_is_clockwise_and_flips_mirror
+cross_run "$lib_tests" -q --test-threads=2
 
 version=$(cross_run "$bin" --version)
 [[ $version == "camrtc $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)" ]] ||

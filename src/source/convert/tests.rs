@@ -149,13 +149,20 @@ fn rotation_is_clockwise_and_flips_mirror() {
 
     let r90 = at(Orientation { rotate: 90, ..Orientation::default() });
     assert_eq!((r90.width, r90.height), (H as u32, W as u32));
-    // Clockwise: the original's bottom-left corner becomes the top-left.
-    for (x, y) in [(0, 0), (5, 9), (h - 1, w - 1)] {
-        assert_eq!(luma(&r90, x, y), luma(&original, y, h - 1 - x), "90° at ({x},{y})");
-    }
     let r270 = at(Orientation { rotate: 270, ..Orientation::default() });
-    for (x, y) in [(0, 0), (5, 9), (h - 1, w - 1)] {
-        assert_eq!(luma(&r270, x, y), luma(&original, w - 1 - y, x), "270° at ({x},{y})");
+    // Every sample of every plane: clockwise, the original's bottom-left corner becomes the
+    // top-left. (A wrong SIMD transpose once broke half of each block, not the corners.)
+    for (plane, (pw, ph)) in [(0, (w, h)), (1, (w / 2, h / 2)), (2, (w / 2, h / 2))] {
+        let sample = |f: &RawFrame, x: usize, y: usize| {
+            [f.y(), f.u(), f.v()][plane][y * (f.width as usize >> (plane.min(1))) + x]
+        };
+        for y in 0..pw {
+            for x in 0..ph {
+                let at = format!("plane {plane} ({x},{y})");
+                assert_eq!(sample(&r90, x, y), sample(&original, y, ph - 1 - x), "90° {at}");
+                assert_eq!(sample(&r270, x, y), sample(&original, pw - 1 - y, x), "270° {at}");
+            }
+        }
     }
     let r180 = at(Orientation { rotate: 180, ..Orientation::default() });
     assert_eq!(luma(&r180, 0, 0), luma(&original, w - 1, h - 1));
@@ -170,4 +177,35 @@ fn rotation_is_clockwise_and_flips_mirror() {
 
     let same = at(Orientation::default());
     assert_eq!(same.i420, original.i420);
+}
+
+#[test]
+fn quarter_turns_of_odd_sized_planes_undo_each_other() {
+    let (w, h) = (37, 19);
+    let plane: Vec<u8> = (0..w * h).map(|i| (i * 7 + i / w * 13) as u8).collect();
+    let mut turned = vec![0; w * h];
+    quarter_turn(&plane, w, h, &mut turned, Turn::Clockwise);
+    assert_eq!(turned[0], plane[(h - 1) * w], "top-left comes from the bottom-left");
+    assert_eq!(turned[h - 1], plane[0], "top-right comes from the top-left");
+    let mut back = vec![0; w * h];
+    quarter_turn(&turned, h, w, &mut back, Turn::CounterClockwise);
+    assert_eq!(back, plane);
+}
+
+/// Not a test: the cost of a quarter turn, for docs/PERFORMANCE.md.
+/// `cargo test --release --lib -- --ignored --nocapture quarter_turn_cost`
+#[test]
+#[ignore = "benchmark"]
+fn quarter_turn_cost() {
+    for (w, h) in [(640u32, 480u32), (1280, 720)] {
+        let frame = RawFrame::black(w, h, CaptureTime::now());
+        let turn = Orientation { rotate: 90, ..Orientation::default() };
+        let runs = 200;
+        let started = std::time::Instant::now();
+        for _ in 0..runs {
+            std::hint::black_box(turn.apply(std::hint::black_box(frame.clone())).expect("turns"));
+        }
+        let per_frame = started.elapsed() / runs;
+        println!("{w}x{h} I420 quarter turn (with the copy in): {per_frame:?} per frame");
+    }
 }

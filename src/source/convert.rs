@@ -211,7 +211,7 @@ impl Orientation {
         if self.rotate % 180 == 90 { (height, width) } else { (width, height) }
     }
 
-    /// Applies the orientation, plane by plane (the `yuv` crate's mirrors and half turn).
+    /// Applies the orientation, plane by plane (the `yuv` crate's transposes and mirrors).
     pub fn apply(&self, frame: RawFrame) -> Result<RawFrame, ConvertError> {
         if self.is_identity() {
             return Ok(frame);
@@ -226,51 +226,27 @@ impl Orientation {
                 })?;
             }
         }
-        let (width, height) = self.output_size(frame.width, frame.height);
-        match self.rotate % 360 {
-            90 => map_planes(&frame, width, height, |src, dst, w, h| {
-                quarter_turn(src, w, h, dst, Turn::Clockwise);
-                Ok(())
-            }),
-            180 => map_planes(&frame, width, height, |src, dst, w, h| {
+        // The crate's names turn counter-clockwise; `video.rotate` is clockwise like rpicam-vid's.
+        // A clockwise 270 is a clockwise 90 and a half turn, not the crate's single
+        // counter-clockwise turn: on arm64 that one's NEON 16x16 transpose (fast_transpose 0.2.7)
+        // puts the wrong source column into half of every block (shown under qemu-aarch64
+        // against a per-pixel reference; x86 is right, and so are these two on every target).
+        let quarter_clockwise = |frame: &RawFrame| {
+            let (width, height) = self.output_size(frame.width, frame.height);
+            map_planes(frame, width, height, |src, dst, w, h| {
+                yuv::rotate_plane(src, w, dst, h, w, h, RotationMode::Rotate270)
+            })
+        };
+        let half_turn = |frame: &RawFrame| {
+            map_planes(frame, frame.width, frame.height, |src, dst, w, h| {
                 yuv::rotate_plane(src, w, dst, w, w, h, RotationMode::Rotate180)
-            }),
-            270 => map_planes(&frame, width, height, |src, dst, w, h| {
-                quarter_turn(src, w, h, dst, Turn::CounterClockwise);
-                Ok(())
-            }),
+            })
+        };
+        match self.rotate % 360 {
+            90 => quarter_clockwise(&frame),
+            180 => half_turn(&frame),
+            270 => half_turn(&quarter_clockwise(&frame)?),
             _ => Ok(frame),
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Turn {
-    Clockwise,
-    CounterClockwise,
-}
-
-/// Turns a `width` x `height` plane a quarter turn into `dst` (`height` x `width`).
-///
-/// Not the `yuv` crate's `rotate_plane`: on aarch64 its NEON 16x16 transpose (fast_transpose
-/// 0.2.7) puts the wrong source column into half of every counter-clockwise block (found under
-/// qemu-aarch64; x86 is right). This walks 16x16 tiles so both planes stay in cache, and gives
-/// the same pixels on every architecture.
-fn quarter_turn(src: &[u8], width: usize, height: usize, dst: &mut [u8], turn: Turn) {
-    const TILE: usize = 16;
-    for tile_y in (0..height).step_by(TILE) {
-        for tile_x in (0..width).step_by(TILE) {
-            let tile_end = (tile_x + TILE).min(width);
-            for y in tile_y..(tile_y + TILE).min(height) {
-                let row = &src[y * width + tile_x..y * width + tile_end];
-                for (x, &sample) in (tile_x..tile_end).zip(row) {
-                    let (out_x, out_y) = match turn {
-                        Turn::Clockwise => (height - 1 - y, x),
-                        Turn::CounterClockwise => (y, width - 1 - x),
-                    };
-                    dst[out_y * height + out_x] = sample;
-                }
-            }
         }
     }
 }

@@ -14,8 +14,6 @@ use tokio::sync::{mpsc, oneshot};
 #[derive(Clone)]
 pub struct SessionEntry {
     pub handle: SessionHandle,
-    /// The entity tag of the session's ICE state, for PATCH If-Match.
-    pub etag: String,
     /// Who created it: only the same credentials may change or end it.
     pub owner: Principal,
 }

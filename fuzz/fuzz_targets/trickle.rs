@@ -5,7 +5,7 @@ use camrtc::http::trickle::{MAX_CANDIDATES, parse_sdpfrag};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(candidates) = parse_sdpfrag(data) {
-        assert!(candidates.len() <= MAX_CANDIDATES);
+    if let Ok(fragment) = parse_sdpfrag(data) {
+        assert!(fragment.candidates.len() <= MAX_CANDIDATES);
     }
 });

@@ -25,9 +25,6 @@ pub enum ApiError {
     /// No session has this resource id (never existed, deleted or ended).
     #[error("no such session")]
     NotFound,
-    /// If-Match names a different ETag than the session's.
-    #[error("If-Match does not match the session's ETag")]
-    PreconditionFailed,
     /// As many viewers as `http.max_viewers` allows are already watching.
     #[error("too many viewers (at most {0}); try again later")]
     TooManyViewers(u32),
@@ -57,7 +54,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound | ApiError::Peer(PeerError::Ended) => StatusCode::NOT_FOUND,
-            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::Peer(PeerError::StaleEtag) => StatusCode::PRECONDITION_FAILED,
             ApiError::Peer(PeerError::Offer(e)) if e.is_unsupported_media() => {
                 StatusCode::NOT_ACCEPTABLE
             }

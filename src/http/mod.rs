@@ -308,15 +308,15 @@ async fn create_session(
             },
         )?;
     let id = random_token();
-    let etag = format!("\"{}\"", &random_token()[..16]);
     let sessions = state.sessions.clone();
     let ended_id = id.clone();
     // The daemon's agent and the viewer get the same fresh credentials for this session.
     let ice_servers = state.ice.for_session(SystemTime::now());
-    let (handle, answer) = peer::create_session(
+    let peer::Created { handle, answer, etag } = peer::create_session(
         offer,
         &state.peer,
         ice::to_rtc(&ice_servers),
+        state.ice.clone(),
         state.hub.clone(),
         state.shutdown.child_token(),
         move |_end| {
@@ -326,7 +326,7 @@ async fn create_session(
         },
     )
     .await?;
-    reservation.insert(id.clone(), SessionEntry { handle, etag: etag.clone(), owner });
+    reservation.insert(id.clone(), SessionEntry { handle, owner });
 
     let mut response = (StatusCode::CREATED, answer).into_response();
     let headers = response.headers_mut();
@@ -340,25 +340,32 @@ async fn create_session(
     Ok(response)
 }
 
+/// Trickle ICE (204) or, when the fragment carries new ICE credentials, an ICE restart (200 with
+/// our new credentials and candidates, and a new ETag). The session checks If-Match, because
+/// the entity tag changes with every restart and the session owns it.
 async fn patch_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let principal = authorize(&state, &headers).await?;
     let entry = state.sessions.get_owned(&id, principal).await.ok_or(ApiError::NotFound)?;
     require_content_type(&headers, SDPFRAG)?;
-    if let Some(if_match) = headers.get(header::IF_MATCH) {
-        let if_match = if_match.to_str().unwrap_or("");
-        if if_match.trim() != "*" && if_match.trim() != entry.etag {
-            return Err(ApiError::PreconditionFailed);
-        }
-    }
-    let candidates =
+    let if_match = headers.get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("").to_owned());
+    let fragment =
         trickle::parse_sdpfrag(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    entry.handle.add_candidates(candidates).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let patched = entry.handle.patch(if_match, fragment.credentials, fragment.candidates).await?;
+    Ok(match patched {
+        peer::Patched::Trickled => StatusCode::NO_CONTENT.into_response(),
+        peer::Patched::Restarted { fragment, etag } => {
+            let headers = [
+                (header::CONTENT_TYPE, HeaderValue::from_static(SDPFRAG)),
+                (header::ETAG, header_value(&etag)?),
+            ];
+            (StatusCode::OK, headers, fragment).into_response()
+        }
+    })
 }
 
 async fn delete_session(

@@ -1,11 +1,13 @@
 //! One WebRTC peer connection per viewer, answering a recvonly WHEP offer with H.264 + Opus.
 
 mod keyframe_requests;
+mod restart;
 pub mod rtp;
 pub mod sdp;
 mod session;
 
-pub use session::{SessionEnd, SessionHandle, create_session};
+pub use restart::IceCredentials;
+pub use session::{Created, Patched, SessionEnd, SessionHandle, create_session};
 
 use crate::hub::HubError;
 use sdp::ProfileLevelId;
@@ -40,6 +42,9 @@ pub enum PeerError {
     /// The hub is gone, so there is nothing to stream.
     #[error(transparent)]
     Hub(#[from] HubError),
+    /// A PATCH named an entity tag the session no longer has (its ICE was restarted since).
+    #[error("If-Match does not match the session's ETag")]
+    StaleEtag,
     /// The session already ended.
     #[error("the session has ended")]
     Ended,

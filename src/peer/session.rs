@@ -5,10 +5,12 @@
 //! DELETE, ICE failure, DTLS close, a connect timeout or daemon shutdown.
 
 use super::keyframe_requests::{self, KeyframeRequestForwarder};
+use super::restart::{self, IceCredentials};
 use super::rtp::{RtpStamper, media_epoch};
 use super::sdp::{self, OfferChoice, ProfileLevelId};
 use super::{PeerError, PeerSettings};
 use crate::hub::{HubHandle, KeyframeReason, ViewerFeed};
+use crate::ice::{self, IceServers};
 use crate::media::EncodedFrame;
 use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
@@ -19,7 +21,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpEncodingParameters, RtpCodecKind,
 };
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -53,8 +55,26 @@ pub enum SessionEnd {
     Shutdown,
 }
 
+/// A WHEP PATCH, as the session sees it.
+struct Patch {
+    /// The If-Match header: `*`, an entity tag, or absent.
+    if_match: Option<String>,
+    /// The viewer's ICE credentials; new ones restart ICE.
+    credentials: Option<IceCredentials>,
+    candidates: Vec<RTCIceCandidateInit>,
+}
+
+/// What a PATCH did.
+#[derive(Debug)]
+pub enum Patched {
+    /// Candidates were added to the current ICE generation.
+    Trickled,
+    /// ICE restarted: our new credentials and candidates (an sdpfrag) and the new entity tag.
+    Restarted { fragment: String, etag: String },
+}
+
 enum Command {
-    AddCandidates(Vec<RTCIceCandidateInit>, oneshot::Sender<Result<(), PeerError>>),
+    Patch(Patch, oneshot::Sender<Result<Patched, PeerError>>),
     Close,
 }
 
@@ -65,15 +85,17 @@ pub struct SessionHandle {
 }
 
 impl SessionHandle {
-    pub async fn add_candidates(
+    /// Applies a trickle or ICE-restart PATCH. `if_match` must be `*` or the current entity tag
+    /// when present (RFC 9725 asks clients for it; curl users may leave it out).
+    pub async fn patch(
         &self,
+        if_match: Option<String>,
+        credentials: Option<IceCredentials>,
         candidates: Vec<RTCIceCandidateInit>,
-    ) -> Result<(), PeerError> {
+    ) -> Result<Patched, PeerError> {
         let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::AddCandidates(candidates, reply))
-            .await
-            .map_err(|_| PeerError::Ended)?;
+        let patch = Patch { if_match, credentials, candidates };
+        self.commands.send(Command::Patch(patch, reply)).await.map_err(|_| PeerError::Ended)?;
         answer.await.map_err(|_| PeerError::Ended)?
     }
 
@@ -188,17 +210,25 @@ fn local_track(kind: RtpCodecKind, codec: RTCRtpCodec, ssrc: u32) -> Arc<TrackLo
     )))
 }
 
+/// A session that was set up: how to reach it, the SDP answer and the entity tag of its ICE state.
+pub struct Created {
+    pub handle: SessionHandle,
+    pub answer: String,
+    pub etag: String,
+}
+
 /// Answers a WHEP offer: builds the peer connection, waits (briefly) for our candidates, and
-/// starts the session task. Returns the handle and the SDP answer. `ice_servers` are this
-/// session's own (TURN REST credentials are minted per session).
+/// starts the session task. `ice_servers` are this session's own (TURN REST credentials are
+/// minted per session); `ice` mints fresh ones when the viewer restarts ICE.
 pub async fn create_session(
     offer: &str,
     settings: &PeerSettings,
     ice_servers: Vec<RTCIceServer>,
+    ice: Arc<IceServers>,
     hub: HubHandle,
     shutdown: CancellationToken,
     on_end: impl FnOnce(SessionEnd) + Send + 'static,
-) -> Result<(SessionHandle, String), PeerError> {
+) -> Result<Created, PeerError> {
     // Read once: the stream's profile can change when a camera is swapped, but one session
     // must advertise the same one everywhere.
     let profile = *settings.video_profile.borrow();
@@ -248,7 +278,12 @@ pub async fn create_session(
     };
 
     let (commands, command_rx) = mpsc::channel(8);
+    let etag = new_etag();
     let session = Session {
+        etag: etag.clone(),
+        ice,
+        gather_timeout: settings.gather_timeout,
+        ended: None,
         pc,
         hub,
         feed,
@@ -264,7 +299,32 @@ pub async fn create_session(
         let end = session.run(shutdown, connect_timeout).await;
         on_end(end);
     });
-    Ok((SessionHandle { commands }, answer_sdp))
+    Ok(Created { handle: SessionHandle { commands }, answer: answer_sdp, etag })
+}
+
+/// A quoted entity tag of 64 random bits: it only has to change with every ICE generation.
+fn new_etag() -> String {
+    format!("\"{:016x}\"", rand::random::<u64>())
+}
+
+/// Waits up to `timeout` for gathering to complete, handing every other event to `other`.
+/// Returns whether gathering completed.
+async fn gathered(
+    events: &mut mpsc::UnboundedReceiver<PcEvent>,
+    timeout: Duration,
+    mut other: impl FnMut(PcEvent),
+) -> bool {
+    tokio::time::timeout(timeout, async {
+        while let Some(event) = events.recv().await {
+            match event {
+                PcEvent::GatheringComplete => return true,
+                event => other(event),
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false)
 }
 
 async fn answer(
@@ -302,14 +362,7 @@ async fn answer(
 
     // WHEP answers carry our candidates; host candidates are gathered in microseconds, and a
     // slow STUN/TURN server must not hold the viewer's picture hostage.
-    let _ = tokio::time::timeout(settings.gather_timeout, async {
-        while let Some(event) = events.recv().await {
-            if matches!(event, PcEvent::GatheringComplete) {
-                break;
-            }
-        }
-    })
-    .await;
+    gathered(events, settings.gather_timeout, |_| {}).await;
     let local = pc
         .local_description()
         .await
@@ -327,6 +380,12 @@ struct Session {
     events: mpsc::UnboundedReceiver<PcEvent>,
     commands: mpsc::Receiver<Command>,
     connected: bool,
+    /// The entity tag of the current ICE generation; a restart replaces it.
+    etag: String,
+    ice: Arc<IceServers>,
+    gather_timeout: Duration,
+    /// Set when an event handled outside the main loop (during a restart) ended the session.
+    ended: Option<SessionEnd>,
 }
 
 impl Session {
@@ -335,6 +394,9 @@ impl Session {
         let video_track = self.video.track.clone();
         let mut liveness = tokio::time::interval(DTLS_CLOSE_POLL);
         let end = loop {
+            if let Some(end) = self.ended {
+                break end;
+            }
             tokio::select! {
                 () = shutdown.cancelled() => break SessionEnd::Shutdown,
                 _ = liveness.tick(), if self.connected => {
@@ -343,16 +405,14 @@ impl Session {
                     }
                 }
                 command = self.commands.recv() => match command {
-                    Some(Command::AddCandidates(candidates, reply)) => {
-                        let _ = reply.send(self.add_candidates(candidates).await);
+                    Some(Command::Patch(patch, reply)) => {
+                        let _ = reply.send(self.patch(patch).await);
                     }
                     Some(Command::Close) | None => break SessionEnd::Deleted,
                 },
                 event = self.events.recv() => match event {
-                    Some(PcEvent::State(RTCPeerConnectionState::Connected)) => self.on_connected(),
-                    Some(PcEvent::State(RTCPeerConnectionState::Failed)) => break SessionEnd::Failed,
-                    Some(PcEvent::State(RTCPeerConnectionState::Closed)) | None => break SessionEnd::Closed,
-                    Some(_) => {}
+                    Some(event) => self.on_event(event),
+                    None => break SessionEnd::Closed,
                 },
                 () = tokio::time::sleep_until(connect_deadline), if !self.connected => {
                     break SessionEnd::NeverConnected;
@@ -390,6 +450,19 @@ impl Session {
         end
     }
 
+    fn on_event(&mut self, event: PcEvent) {
+        match event {
+            PcEvent::State(RTCPeerConnectionState::Connected) => self.on_connected(),
+            PcEvent::State(RTCPeerConnectionState::Failed) => {
+                self.ended.get_or_insert(SessionEnd::Failed);
+            }
+            PcEvent::State(RTCPeerConnectionState::Closed) => {
+                self.ended.get_or_insert(SessionEnd::Closed);
+            }
+            _ => {}
+        }
+    }
+
     fn on_connected(&mut self) {
         if self.connected {
             return;
@@ -407,11 +480,63 @@ impl Session {
         matches!(transport.state().await, Ok(RTCDtlsTransportState::Closed))
     }
 
-    async fn add_candidates(&self, candidates: Vec<RTCIceCandidateInit>) -> Result<(), PeerError> {
-        for candidate in candidates {
+    async fn patch(&mut self, patch: Patch) -> Result<Patched, PeerError> {
+        if let Some(tag) = patch.if_match.as_deref().map(str::trim)
+            && tag != "*"
+            && tag != self.etag
+        {
+            return Err(PeerError::StaleEtag);
+        }
+        let remote = self.pc.remote_description().await;
+        let current = remote.as_ref().and_then(|offer| restart::credentials_of(&offer.sdp));
+        let outcome = match patch.credentials {
+            Some(new) if Some(&new) != current.as_ref() => {
+                let offer = remote.ok_or(PeerError::Ended)?;
+                let (fragment, etag) = self.restart_ice(&offer.sdp, &new).await?;
+                Patched::Restarted { fragment, etag }
+            }
+            _ => Patched::Trickled,
+        };
+        for candidate in patch.candidates {
             self.pc.add_ice_candidate(candidate).await?;
         }
-        Ok(())
+        Ok(outcome)
+    }
+
+    /// Restarts ICE with the viewer's new credentials: the crate restarts an answerer when a new
+    /// offer carries new credentials. Our relay allocation gets fresh TURN REST credentials,
+    /// because the session's first ones may have expired by now (a network change can come
+    /// hours into a session).
+    async fn restart_ice(
+        &mut self,
+        previous_offer: &str,
+        new: &IceCredentials,
+    ) -> Result<(String, String), PeerError> {
+        let servers = ice::to_rtc(&self.ice.for_session(SystemTime::now()));
+        if !servers.is_empty() {
+            let configuration = RTCConfigurationBuilder::new().with_ice_servers(servers).build();
+            self.pc.set_configuration(configuration).await?;
+        }
+        let offer = RTCSessionDescription::offer(restart::restart_offer(previous_offer, new))?;
+        self.pc.set_remote_description(offer).await?;
+        let answer = self.pc.create_answer(None).await?;
+        self.pc.set_local_description(answer).await?;
+        let mut seen = Vec::new();
+        let complete = gathered(&mut self.events, self.gather_timeout, |e| seen.push(e)).await;
+        for event in seen {
+            self.on_event(event);
+        }
+        let local = self
+            .pc
+            .local_description()
+            .await
+            .ok_or_else(|| PeerError::WebRtc("no local description after restarting".into()))?;
+        let fragment = restart::answer_fragment(&local.sdp, complete).ok_or_else(|| {
+            PeerError::WebRtc("the restarted answer has no ICE credentials".into())
+        })?;
+        self.etag = new_etag();
+        tracing::info!(viewer = self.feed.id, "viewer restarted ICE");
+        Ok((fragment, self.etag.clone()))
     }
 }
 

@@ -2,7 +2,7 @@
 // Headless-Chromium WHEP viewer harness for camrtc.
 //
 //   node viewer.mjs --url http://127.0.0.1:8080/ [--pages N] [--seconds S] [--timecode]
-//                   [--accept-any-certificate] [--basic NAME:PASSWORD]
+//                   [--accept-any-certificate] [--basic NAME:PASSWORD] [--restart-ice]
 //
 // Launches ONE Chromium (Debian's /usr/bin/chromium, or $CHROMIUM), opens N tabs at --url (the
 // daemon's embedded viewer page), waits until every tab has rendered a video frame, samples for S
@@ -15,7 +15,11 @@
 // Each page also reports secureContext (window.isSecureContext: whether the page could use the
 // microphone). --accept-any-certificate trusts self-signed HTTPS certificates, as a person who
 // clicked through the browser's warning does. --basic answers the browser's password prompt.
-// latencyMs and timecodeErrors are null without --timecode. Exits 1 (reason on stderr) when a tab
+// latencyMs and timecodeErrors are null without --timecode. Each page also reports what it
+// trickled (PATCHes, candidates, end-of-candidates), its ICE restarts and the selected candidate
+// pair (types and the ICE username fragment in use). --restart-ice makes every page restart ICE
+// (as after a network change) once it shows frames, and samples after the restart: the pair's
+// ufragBefore is the one before it. Exits 1 (reason on stderr) when a tab
 // shows no frame within 20 s, 2 on bad arguments.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -30,7 +34,7 @@ const CHROMIUM_ARGS = [
 
 function usage(msg) {
   if (msg) process.stderr.write(`viewer.mjs: ${msg}\n`);
-  process.stderr.write('usage: node viewer.mjs --url URL [--pages N] [--seconds S] [--timecode] [--accept-any-certificate] [--basic NAME:PASSWORD]\n');
+  process.stderr.write('usage: node viewer.mjs --url URL [--pages N] [--seconds S] [--timecode] [--accept-any-certificate] [--basic NAME:PASSWORD] [--restart-ice]\n');
   process.exit(2);
 }
 
@@ -41,7 +45,7 @@ function basicCredentials(text) {
 }
 
 function parseArgs(argv) {
-  const opts = { url: null, pages: 1, seconds: 5, timecode: false, anyCertificate: false, basic: null };
+  const opts = { url: null, pages: 1, seconds: 5, timecode: false, anyCertificate: false, basic: null, restartIce: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
     const value = () => inline ?? argv[++i] ?? usage(`${flag} needs a value`);
@@ -52,6 +56,7 @@ function parseArgs(argv) {
       case '--timecode': opts.timecode = true; break;
       case '--accept-any-certificate': opts.anyCertificate = true; break;
       case '--basic': opts.basic = value(); break;
+      case '--restart-ice': opts.restartIce = true; break;
       case '-h': case '--help': usage(); break;
       default: usage(`unknown argument ${argv[i]}`);
     }
@@ -133,6 +138,45 @@ async function inboundStats() {
   return out;
 }
 
+// In the page: the selected candidate pair of the most recent peer connection.
+async function selectedPair() {
+  const pc = window.__harness.pcs.at(-1);
+  if (!pc) return null;
+  const report = await pc.getStats();
+  let transport = null;
+  report.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) transport = s; });
+  const pair = transport && report.get(transport.selectedCandidatePairId);
+  if (!pair) return null;
+  const local = report.get(pair.localCandidateId) ?? {}, remote = report.get(pair.remoteCandidateId) ?? {};
+  return {
+    local: local.candidateType ?? null, remote: remote.candidateType ?? null,
+    localAddress: `${local.address ?? '?'}:${local.port ?? '?'}`,
+    remoteAddress: `${remote.address ?? '?'}:${remote.port ?? '?'}`,
+    localUfrag: transport.iceLocalUsernameFragment ?? null,
+  };
+}
+
+// Restarts ICE through the page's own code path and waits until a pair of the new generation
+// carries the media. Returns the ufrag in use before.
+async function restartIce(page, index) {
+  const before = (await page.evaluate(selectedPair))?.localUfrag ?? null;
+  await page.evaluate(() => window.camrtc.restartIce());
+  try {
+    await page.waitForFunction(async (before) => {
+      const pc = window.__harness.pcs.at(-1);
+      let ufrag = null;
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === 'transport' && s.selectedCandidatePairId) ufrag = s.iceLocalUsernameFragment;
+      });
+      return window.camrtc.restarts.succeeded > 0 && ufrag && ufrag !== before;
+    }, before, { timeout: 10_000, polling: 100 });
+  } catch {
+    const state = await page.evaluate(() => JSON.stringify(window.camrtc)).catch(() => '?');
+    throw new Error(`page ${index}: ICE restart did not take over within 10 s (${state})`);
+  }
+  return before;
+}
+
 function percentile(sorted, p) {
   if (!sorted.length) return null;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
@@ -178,6 +222,9 @@ async function main() {
     }
     await Promise.all(pages.map((p) => p.goto(opts.url, { waitUntil: 'load' })));
     await Promise.all(pages.map((p, i) => waitFirstFrame(p, i)));
+    const ufragsBefore = opts.restartIce
+      ? await Promise.all(pages.map((p, i) => restartIce(p, i)))
+      : pages.map(() => null);
 
     // Unmute through the page's own button: Chromium reports totalAudioEnergy 0 for muted media.
     await Promise.all(pages.map((p) => p.evaluate(() => {
@@ -198,11 +245,12 @@ async function main() {
         const h = window.__harness;
         h.sampling = false;
         return {
-          latencies: h.latencies, timecodeErrors: h.timecodeErrors, camrtc: { ...window.camrtc },
+          latencies: h.latencies, timecodeErrors: h.timecodeErrors, camrtc: JSON.parse(JSON.stringify(window.camrtc)),
           secureContext: window.isSecureContext,
         };
       });
       const after = await p.evaluate(inboundStats);
+      const pair = await p.evaluate(selectedPair);
       const v = after.video ?? {}, v0 = before[i].video ?? {};
       const seconds = ((v.timestamp ?? 0) - (v0.timestamp ?? 0)) / 1000;
       const fps = seconds > 0 ? ((v.framesDecoded ?? 0) - (v0.framesDecoded ?? 0)) / seconds : null;
@@ -222,6 +270,10 @@ async function main() {
           ? { n: lat.length, p50: round1(percentile(lat, 50)), p95: round1(percentile(lat, 95)), max: round1(lat.at(-1) ?? null) }
           : null,
         timecodeErrors: opts.timecode ? harness.timecodeErrors : null,
+        trickled: harness.camrtc.trickled,
+        restarts: harness.camrtc.restarts,
+        sessions: harness.camrtc.sessions,
+        selectedPair: pair && { ...pair, ufragBefore: ufragsBefore[i] },
       };
     }));
     process.stdout.write(JSON.stringify({ pages: results }) + '\n');

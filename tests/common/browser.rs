@@ -18,6 +18,43 @@ pub struct PageReport {
     /// Whether the page was a secure context (HTTPS or localhost), where browsers allow the
     /// microphone.
     pub secure_context: bool,
+    /// What the page sent in trickle PATCHes.
+    pub trickled: Trickled,
+    pub restarts: Restarts,
+    /// WHEP sessions the page created (a reconnect creates one, an ICE restart does not).
+    pub sessions: u64,
+    /// The selected candidate pair when sampling ended.
+    pub selected_pair: Option<SelectedPair>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trickled {
+    /// PATCHes the daemon accepted.
+    pub patches: u64,
+    pub candidates: u64,
+    pub end_of_candidates: u64,
+    /// PATCHes refused or lost.
+    pub refused: u64,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct Restarts {
+    pub tried: u64,
+    pub succeeded: u64,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectedPair {
+    /// Candidate types: host, srflx, prflx, relay.
+    pub local: Option<String>,
+    pub remote: Option<String>,
+    pub local_address: String,
+    pub remote_address: String,
+    pub local_ufrag: Option<String>,
+    /// With --restart-ice, the ufrag in use before the restart.
+    pub ufrag_before: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]

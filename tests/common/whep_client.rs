@@ -81,6 +81,8 @@ pub struct WhepClient {
     pub pc: Arc<dyn PeerConnection>,
     pub events: mpsc::UnboundedReceiver<Event>,
     pub offer: String,
+    /// One message each time ICE gathering completes.
+    gathered: mpsc::UnboundedReceiver<()>,
 }
 
 /// What a light client counted; shared with whoever watches it.
@@ -379,7 +381,7 @@ impl WhepClient {
             .await
             .expect("ICE gathering completes");
         let offer = pc.local_description().await.expect("local description set").sdp;
-        WhepClient { pc, events, offer }
+        WhepClient { pc, events, offer, gathered }
     }
 
     /// POSTs the offer; on 201 applies the answer.
@@ -431,6 +433,17 @@ impl WhepClient {
         let answer = RTCSessionDescription::answer(body.clone()).expect("answer parses");
         self.pc.set_remote_description(answer).await.expect("answer applies");
         Ok(Created { location: location.expect("201 carries Location"), etag, links, answer: body })
+    }
+
+    /// Starts an ICE restart: a new offer with new credentials, gathered in full. Returns it.
+    pub async fn ice_restart_offer(&mut self) -> String {
+        self.pc.restart_ice().await.expect("restart_ice");
+        let offer = self.pc.create_offer(None).await.expect("restart offer");
+        self.pc.set_local_description(offer).await.expect("local description");
+        tokio::time::timeout(Duration::from_secs(5), self.gathered.recv())
+            .await
+            .expect("ICE gathering completes again");
+        self.pc.local_description().await.expect("local description set").sdp
     }
 
     /// Waits for the next event, or fails the test after `limit`.

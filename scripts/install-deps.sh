@@ -5,6 +5,7 @@
 #   scripts/install-deps.sh --test   also Chromium, Node.js, npm, systemd (systemd-analyze), ffmpeg, the
 #                                    VM harness (qemu, Debian kernel, busybox, v4l-utils, alsa-utils),
 #                                    coturn and iproute2 for the network-namespace TURN test,
+#                                    nftables for the bandwidth adaptation test's lossy link,
 #                                    the browser harness's npm packages (tests/browser/node_modules)
 #                                    and the arm64/armhf cross toolchains (cross/install-deps.sh)
 #
@@ -34,6 +35,8 @@ if ((with_test)); then
   # tests/turn_relay.rs: a real TURN server (started by the test, never as a service) between
   # network namespaces made with `ip netns`.
   packages+=(coturn iproute2)
+  # tests/bandwidth_adaptation.rs: tc shapes a link (iproute2), nft drops a share of its packets.
+  packages+=(nftables)
 fi
 
 # Installed means dpkg says so. Node.js and npm also count when their commands exist: the machine's

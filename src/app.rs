@@ -229,11 +229,13 @@ pub async fn run(
         "media pipeline configured"
     );
 
+    let bitrate = video::bitrate_limits(&config.video, &video.track.raw_encoder);
     let (hub, hub_task) = hub::spawn(
         HubSettings {
             on_demand: config.pipeline.on_demand,
             idle_stop: Duration::from_millis(u64::from(config.pipeline.idle_stop_ms)),
             viewer_queue_frames: config.pipeline.viewer_queue_frames,
+            bitrate,
         },
         Box::new(ThreadedPipelineFactory {
             video: video.track,
@@ -250,6 +252,7 @@ pub async fn run(
         audio: has_audio,
         connect_timeout: Duration::from_millis(u64::from(config.webrtc.connect_timeout_ms)),
         gather_timeout: GATHER_TIMEOUT,
+        bitrate,
     };
     let state = AppState {
         hub,

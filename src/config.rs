@@ -173,7 +173,13 @@ pub struct VideoConfig {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
+    /// Where the H.264 target starts; bandwidth adaptation then moves it within
+    /// `min_bitrate_kbps..=max_bitrate_kbps`.
     pub bitrate_kbps: u32,
+    /// The lowest target bandwidth adaptation may choose for the shared encoder.
+    pub min_bitrate_kbps: u32,
+    /// The highest target bandwidth adaptation may choose.
+    pub max_bitrate_kbps: u32,
     pub keyframe_interval_ms: u32,
     /// Clockwise degrees: 0, 90, 180 or 270.
     pub rotate: u32,
@@ -197,6 +203,8 @@ impl Default for VideoConfig {
             height: 720,
             fps: 30,
             bitrate_kbps: 2000,
+            min_bitrate_kbps: 150,
+            max_bitrate_kbps: 4000,
             keyframe_interval_ms: 2000,
             rotate: 0,
             hflip: false,
@@ -503,6 +511,26 @@ impl VideoConfig {
         check_range("video.height", self.height.into(), 144..=1080, true)?;
         check_range("video.fps", self.fps.into(), 1..=60, false)?;
         check_range("video.bitrate_kbps", self.bitrate_kbps.into(), 100..=20_000, false)?;
+        check_range("video.min_bitrate_kbps", self.min_bitrate_kbps.into(), 100..=20_000, false)?;
+        check_range("video.max_bitrate_kbps", self.max_bitrate_kbps.into(), 100..=20_000, false)?;
+        if self.min_bitrate_kbps > self.bitrate_kbps {
+            return Err(ConfigError::invalid(
+                "video.min_bitrate_kbps",
+                format!(
+                    "= {} must not exceed video.bitrate_kbps = {}",
+                    self.min_bitrate_kbps, self.bitrate_kbps
+                ),
+            ));
+        }
+        if self.max_bitrate_kbps < self.bitrate_kbps {
+            return Err(ConfigError::invalid(
+                "video.max_bitrate_kbps",
+                format!(
+                    "= {} must not be below video.bitrate_kbps = {}",
+                    self.max_bitrate_kbps, self.bitrate_kbps
+                ),
+            ));
+        }
         check_range(
             "video.keyframe_interval_ms",
             self.keyframe_interval_ms.into(),
@@ -1029,6 +1057,22 @@ mod tests {
                 &["config line 2: video.bitrate_kbps = 20001 must be between 100 and 20000"],
             ),
             (
+                "[video]\nbitrate_kbps = 1000\nmin_bitrate_kbps = 1500\n",
+                &[
+                    "config line 3: video.min_bitrate_kbps = 1500 must not exceed video.bitrate_kbps = 1000",
+                ],
+            ),
+            (
+                "[video]\nmax_bitrate_kbps = 1000\n",
+                &[
+                    "config line 2: video.max_bitrate_kbps = 1000 must not be below video.bitrate_kbps = 2000",
+                ],
+            ),
+            (
+                "[video]\nmin_bitrate_kbps = 50\n",
+                &["config line 2: video.min_bitrate_kbps = 50 must be between 100 and 20000"],
+            ),
+            (
                 "[video]\nkeyframe_interval_ms = 249\n",
                 &["config line 2: video.keyframe_interval_ms = 249 must be between 250"],
             ),
@@ -1191,6 +1235,8 @@ mod tests {
             height = 1080
             fps = 60
             bitrate_kbps = 8000
+            min_bitrate_kbps = 500
+            max_bitrate_kbps = 9000
             keyframe_interval_ms = 1000
             rotate = 270
             hflip = true
@@ -1265,6 +1311,8 @@ mod tests {
                 height: 1080,
                 fps: 60,
                 bitrate_kbps: 8000,
+                min_bitrate_kbps: 500,
+                max_bitrate_kbps: 9000,
                 keyframe_interval_ms: 1000,
                 rotate: 270,
                 hflip: true,

@@ -5,6 +5,10 @@
 //! queue, so a slow viewer drops frames (and resumes at the next keyframe) without ever slowing
 //! the producer or the other viewers. Everything else talks to the hub by message.
 
+mod bitrate;
+
+pub use bitrate::{AUDIO_ALLOWANCE_BPS, BitrateController, BitrateLimits, ESTIMATE_SHARE};
+
 use crate::media::EncodedFrame;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +41,8 @@ pub struct HubSettings {
     pub idle_stop: Duration,
     /// Frames each viewer may have queued per track before it starts dropping.
     pub viewer_queue_frames: usize,
+    /// Where bandwidth adaptation may move the encoder's bitrate.
+    pub bitrate: BitrateLimits,
 }
 
 /// Why the hub could not serve a request.
@@ -180,6 +186,8 @@ impl FrameSink {
 pub trait Pipeline: Send {
     /// Ask the video encoder for an IDR as soon as possible.
     fn force_keyframe(&mut self);
+    /// Bandwidth adaptation's new target for the video encoder, from the next picture on.
+    fn set_bitrate(&mut self, kbps: u32);
     /// Stop without blocking the caller; threads finish on their own.
     fn stop(self: Box<Self>);
 }
@@ -302,6 +310,10 @@ pub struct HubStatus {
     pub encode_time: LatencyHistogram,
     pub keyframe_causes: KeyframeCauseCounts,
     pub drops: DropCounts,
+    /// The video encoder's target as bandwidth adaptation last chose it, kbit/s.
+    pub video_bitrate_target_kbps: u32,
+    /// Each connected viewer's latest congestion-control estimate.
+    pub bandwidth_estimates: Vec<ViewerEstimate>,
     pub pipeline_overflow: u64,
     /// When the running pipeline last showed progress: its start, then every video frame. A
     /// capture thread stuck in a driver call stops moving it; the systemd watchdog reads it.
@@ -311,11 +323,19 @@ pub struct HubStatus {
     pub pipeline_progress: Option<Instant>,
 }
 
+/// One viewer's path estimate, as its session last reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ViewerEstimate {
+    pub viewer: ViewerId,
+    pub bits_per_second: u64,
+}
+
 enum Command {
     Join { wants_audio: bool, reply: oneshot::Sender<ViewerFeed> },
     Activate(ViewerId),
     Leave(ViewerId),
     Keyframe(ViewerId, KeyframeReason),
+    Estimate(ViewerId, u64),
     Status(oneshot::Sender<HubStatus>),
 }
 
@@ -324,9 +344,17 @@ enum Command {
 pub struct HubHandle {
     commands: mpsc::UnboundedSender<Command>,
     send_stats: Arc<SendStats>,
+    /// The encoder's current target, kbit/s: written by the hub, read by joining sessions to
+    /// start their estimate there.
+    bitrate_kbps: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl HubHandle {
+    /// The video encoder's current target, kbit/s.
+    pub fn video_bitrate_kbps(&self) -> u32 {
+        self.bitrate_kbps.load(Ordering::Relaxed)
+    }
+
     /// Where sessions count what they send.
     pub fn send_stats(&self) -> &Arc<SendStats> {
         &self.send_stats
@@ -347,6 +375,11 @@ impl HubHandle {
 
     pub fn request_keyframe(&self, id: ViewerId, reason: KeyframeReason) {
         let _ = self.commands.send(Command::Keyframe(id, reason));
+    }
+
+    /// The viewer's congestion control estimates its path carries `bits_per_second`.
+    pub fn report_estimate(&self, id: ViewerId, bits_per_second: u64) {
+        let _ = self.commands.send(Command::Estimate(id, bits_per_second));
     }
 
     pub async fn status(&self) -> Result<HubStatus, HubError> {
@@ -456,6 +489,8 @@ struct Viewer {
     dropped: u64,
     dropped_since_log: u64,
     last_drop_log: Option<Instant>,
+    /// The latest congestion-control estimate from the viewer's session, bits per second.
+    estimate_bps: Option<u64>,
 }
 
 impl Viewer {
@@ -562,13 +597,21 @@ pub fn spawn(
         idle_since: None,
         restart_at: None,
         restart_backoff: RESTART_BACKOFF_FIRST,
-        status: HubStatus::default(),
+        status: HubStatus {
+            video_bitrate_target_kbps: BitrateController::new(settings.bitrate).current_kbps(),
+            ..HubStatus::default()
+        },
+        bitrate: BitrateController::new(settings.bitrate),
+        shared_bitrate: Arc::new(std::sync::atomic::AtomicU32::new(
+            BitrateController::new(settings.bitrate).current_kbps(),
+        )),
         commands: commands.clone(),
         video_progress: None,
     };
     let send_stats = Arc::new(SendStats::default());
+    let bitrate_kbps = hub.shared_bitrate.clone();
     let task = tokio::spawn(hub.run(command_rx, events, shutdown, send_stats.clone()));
-    (HubHandle { commands, send_stats }, task)
+    (HubHandle { commands, send_stats, bitrate_kbps }, task)
 }
 
 struct Hub {
@@ -587,6 +630,8 @@ struct Hub {
     restart_at: Option<Instant>,
     restart_backoff: Duration,
     status: HubStatus,
+    bitrate: BitrateController,
+    shared_bitrate: Arc<std::sync::atomic::AtomicU32>,
     commands: mpsc::UnboundedSender<Command>,
     /// The running pipeline's start, then its latest video frame.
     video_progress: Option<Instant>,
@@ -655,6 +700,7 @@ impl Hub {
                         dropped: 0,
                         dropped_since_log: 0,
                         last_drop_log: None,
+                        estimate_bps: None,
                     },
                 );
                 tracing::debug!(viewer = id, viewers = self.viewers.len(), "viewer joined");
@@ -683,8 +729,23 @@ impl Hub {
                     self.request_keyframe(reason, now);
                 }
             }
+            Command::Estimate(id, bits_per_second) => {
+                let Some(viewer) = self.viewers.get_mut(&id) else { return };
+                viewer.estimate_bps = Some(bits_per_second);
+                self.adapt_bitrate(now);
+            }
             Command::Status(reply) => {
                 let mut status = self.status.clone();
+                let mut estimates: Vec<ViewerEstimate> = self
+                    .viewers
+                    .iter()
+                    .filter_map(|(&viewer, v)| {
+                        let bits_per_second = v.estimate_bps.filter(|_| v.active)?;
+                        Some(ViewerEstimate { viewer, bits_per_second })
+                    })
+                    .collect();
+                estimates.sort_by_key(|e| e.viewer);
+                status.bandwidth_estimates = estimates;
                 status.viewers = self.viewers.len();
                 status.active_viewers = self.viewers.values().filter(|v| v.active).count();
                 status.pipeline_running = self.pipeline.is_some();
@@ -833,8 +894,9 @@ impl Hub {
             overflow: self.overflow.clone(),
         };
         match self.factory.start(sink) {
-            Ok(pipeline) => {
+            Ok(mut pipeline) => {
                 tracing::info!("capture started");
+                pipeline.set_bitrate(self.bitrate.current_kbps());
                 self.pipeline = Some(pipeline);
                 self.status.last_pipeline_error = None;
             }
@@ -849,6 +911,19 @@ impl Hub {
     fn schedule_restart(&mut self, now: Instant) {
         self.restart_at = Some(now + self.restart_backoff);
         self.restart_backoff = (self.restart_backoff * 2).min(RESTART_BACKOFF_MAX);
+    }
+
+    /// Steers the shared encoder by the weakest active viewer's estimate.
+    fn adapt_bitrate(&mut self, now: Instant) {
+        let estimates = self.viewers.values().filter(|v| v.active).filter_map(|v| v.estimate_bps);
+        if let Some(kbps) = self.bitrate.update(now, estimates) {
+            tracing::debug!(kbps, "video bitrate target");
+            self.status.video_bitrate_target_kbps = kbps;
+            self.shared_bitrate.store(kbps, Ordering::Relaxed);
+            if let Some(pipeline) = self.pipeline.as_mut() {
+                pipeline.set_bitrate(kbps);
+            }
+        }
     }
 
     fn request_keyframe(&mut self, reason: KeyframeReason, now: Instant) {

@@ -44,6 +44,8 @@ pub struct AudioSettings {
 
 enum VideoCommand {
     ForceKeyframe,
+    /// Bandwidth adaptation's new target for the encoder, kbit/s.
+    SetBitrate(u32),
 }
 
 struct ThreadedPipeline {
@@ -94,6 +96,10 @@ fn spawn_named(name: &str, body: impl FnOnce() + Send + 'static) -> Result<(), P
 impl Pipeline for ThreadedPipeline {
     fn force_keyframe(&mut self) {
         let _ = self.video_commands.send(VideoCommand::ForceKeyframe);
+    }
+
+    fn set_bitrate(&mut self, kbps: u32) {
+        let _ = self.video_commands.send(VideoCommand::SetBitrate(kbps));
     }
 
     fn stop(self: Box<Self>) {

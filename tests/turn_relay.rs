@@ -14,9 +14,9 @@
 
 mod common;
 
+use common::netns::{in_netns, in_netns_async, run, unavailable};
 use common::process::{DaemonProcess, spawn_run_logging};
 use common::whep_client::{Event, Network, WhepClient};
-use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,37 +34,6 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(15);
 enum Credentials {
     TurnRest,
     Static,
-}
-
-/// Why this machine cannot run the test; `None` when it can.
-fn unavailable() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .unwrap_or("?");
-    if euid != "0" {
-        return Some(format!("not root (euid {euid}): network namespaces need root"));
-    }
-    match Command::new("ip").args(["netns", "list"]).output() {
-        Ok(output) if output.status.success() => None,
-        Ok(output) => Some(format!(
-            "`ip netns list` failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )),
-        Err(error) => Some(format!("`ip` (iproute2) cannot run: {error}")),
-    }
-}
-
-fn run(args: &[&str]) {
-    let output = Command::new(args[0]).args(&args[1..]).output().expect("command runs");
-    assert!(
-        output.status.success(),
-        "{} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
 }
 
 /// Three namespaces and what runs in them; dropping it removes everything.
@@ -281,37 +250,6 @@ fn which(program: &str) -> Result<PathBuf, ()> {
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
         .ok_or(())
-}
-
-/// Runs `work` on a fresh thread that has entered network namespace `ns`, with its own
-/// current-thread runtime: every socket it opens (HTTP, ICE) lives in that namespace.
-fn in_netns<T, F>(ns: &str, work: impl FnOnce() -> F + Send + 'static) -> T
-where
-    T: Send + 'static,
-    F: Future<Output = T>,
-{
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let handle = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-        nix::sched::setns(&handle, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        let runtime =
-            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        runtime.block_on(work())
-    })
-    .join()
-    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-/// [`in_netns`] from async code, without blocking the caller's runtime.
-async fn in_netns_async<T, F>(ns: &str, work: impl FnOnce() -> F + Send + 'static) -> T
-where
-    T: Send + 'static,
-    F: Future<Output = T>,
-{
-    let ns = ns.to_owned();
-    tokio::task::spawn_blocking(move || in_netns(&ns, work)).await.unwrap_or_else(|panic| {
-        std::panic::resume_unwind(panic.into_panic());
-    })
 }
 
 /// The ICE servers in WHEP `Link` headers, as a browser reads them.

@@ -1,9 +1,10 @@
 //! Video wiring: which source to open, and the profile-level-id to advertise before it streams.
 
 use super::{AppError, blocking};
-use crate::config::{VideoConfig, VideoEncoderKind, VideoSourceKind};
+use crate::config::{PixelFormatChoice, VideoConfig, VideoEncoderKind, VideoSourceKind};
 use crate::encode::h264::{H264Settings, probe_profile, sps_profile};
 use crate::encode::m2m;
+use crate::hub::BitrateLimits;
 use crate::peer::sdp::ProfileLevelId;
 use crate::pipeline::{RawEncoder, VideoOpener, VideoTrack};
 use crate::source::convert::Orientation;
@@ -31,6 +32,26 @@ pub(super) fn h264_settings(video: &VideoConfig) -> H264Settings {
         fps: video.fps,
         bitrate_kbps: video.bitrate_kbps,
         keyframe_interval_ms: video.keyframe_interval_ms,
+    }
+}
+
+/// Where bandwidth adaptation may move the bitrate. Only openh264 takes a new target at run
+/// time: with a hardware encoder, or H.264 from the camera or a command, the range collapses
+/// to the configured bitrate so the reported target stays true.
+pub(super) fn bitrate_limits(video: &VideoConfig, raw_encoder: &RawEncoder) -> BitrateLimits {
+    let fixed = *raw_encoder != RawEncoder::Openh264
+        || video.source == VideoSourceKind::Exec
+        || video.encoder == VideoEncoderKind::Passthrough
+        || video.format == PixelFormatChoice::H264;
+    let start_kbps = video.bitrate_kbps;
+    if fixed {
+        BitrateLimits { start_kbps, min_kbps: start_kbps, max_kbps: start_kbps }
+    } else {
+        BitrateLimits {
+            start_kbps,
+            min_kbps: video.min_bitrate_kbps,
+            max_kbps: video.max_bitrate_kbps,
+        }
     }
 }
 

@@ -52,6 +52,11 @@ pub struct H264Encoder {
     payloader: H264Payloader,
     annex_b: Vec<u8>,
     settings: H264Settings,
+    /// The bitrate asked for by [`set_bitrate`](Self::set_bitrate), in kbit/s.
+    target_kbps: u32,
+    /// What openh264 currently runs at; `None` until its first picture initialises it (the
+    /// wrapper initialises lazily, and SetOption before that has nothing to act on).
+    applied_kbps: Option<u32>,
 }
 
 impl H264Encoder {
@@ -59,7 +64,56 @@ impl H264Encoder {
         let encoder =
             Encoder::with_api_config(super::openh264_library::api()?, settings.encoder_config())
                 .map_err(|e| EncodeError::Configure { codec: CODEC, reason: e.to_string() })?;
-        Ok(Self { encoder, payloader: H264Payloader::default(), annex_b: Vec::new(), settings })
+        Ok(Self {
+            encoder,
+            payloader: H264Payloader::default(),
+            annex_b: Vec::new(),
+            settings,
+            target_kbps: settings.bitrate_kbps,
+            applied_kbps: None,
+        })
+    }
+
+    /// Changes the target bitrate from the next picture on, without a new IDR: openh264's rate
+    /// controller takes the new figure in place (as libwebrtc's `SetRates` does).
+    pub fn set_bitrate(&mut self, kbps: u32) {
+        self.target_kbps = kbps;
+    }
+
+    /// The bitrate openh264 runs at now, in kbit/s (`None` before the first picture).
+    pub fn bitrate_kbps(&self) -> Option<u32> {
+        self.applied_kbps
+    }
+
+    fn apply_bitrate(&mut self) -> Result<(), EncodeError> {
+        let Some(applied) = self.applied_kbps else { return Ok(()) };
+        if applied == self.target_kbps {
+            return Ok(());
+        }
+        let bps = i32::try_from(self.target_kbps.saturating_mul(1000)).unwrap_or(i32::MAX);
+        // The layer's ceiling first when raising (a target above it is refused), last when
+        // lowering, so the pair is valid after every call. The wrapper builds one spatial layer.
+        let ceiling = (openh264_sys2::ENCODER_OPTION_MAX_BITRATE, openh264_sys2::SPATIAL_LAYER_0);
+        let target = (openh264_sys2::ENCODER_OPTION_BITRATE, openh264_sys2::SPATIAL_LAYER_ALL);
+        let order = if self.target_kbps > applied { [ceiling, target] } else { [target, ceiling] };
+        for (option, layer) in order {
+            let mut info = openh264_sys2::SBitrateInfo { iLayer: layer, iBitrate: bps };
+            // SAFETY: the encoder is initialised (a picture went through it), and both options
+            // read exactly one SBitrateInfo from the pointer during the call.
+            let status =
+                unsafe { self.encoder.raw_api().set_option(option, (&raw mut info).cast()) };
+            if status != 0 {
+                return Err(EncodeError::Configure {
+                    codec: CODEC,
+                    reason: format!(
+                        "openh264 refused bitrate {} kbit/s (SetOption {option} returned {status})",
+                        self.target_kbps
+                    ),
+                });
+            }
+        }
+        self.applied_kbps = Some(self.target_kbps);
+        Ok(())
     }
 
     pub fn settings(&self) -> H264Settings {
@@ -73,6 +127,7 @@ impl H264Encoder {
 
     /// Encodes one picture. `Ok(None)` means the rate controller produced nothing for it.
     pub fn encode(&mut self, frame: &RawFrame) -> Result<Option<Encoded>, EncodeError> {
+        self.apply_bitrate()?;
         let (width, height) = (frame.width as usize, frame.height as usize);
         let source = YUVSlices::new(
             (frame.y(), frame.u(), frame.v()),
@@ -84,6 +139,7 @@ impl H264Encoder {
             .encode(&source)
             .map_err(|e| EncodeError::Encode { codec: CODEC, reason: e.to_string() })?;
         let keyframe = matches!(bitstream.frame_type(), FrameType::IDR);
+        self.applied_kbps.get_or_insert(self.settings.bitrate_kbps);
         if matches!(bitstream.frame_type(), FrameType::Skip | FrameType::Invalid) {
             return Ok(None);
         }
@@ -214,6 +270,61 @@ mod tests {
         let types: Vec<u8> = nal_units(encoder.last_annex_b()).map(|n| n[0] & 0x1f).collect();
         assert_eq!(&types[..3], &[7, 8, 5], "a requested IDR carries SPS and PPS too");
         assert!(third.payloads.iter().all(|p| p.len() <= RTP_PAYLOAD_MTU));
+    }
+
+    /// Bytes produced for `frames` pictures of a gradient under fresh noise: the noise defeats
+    /// prediction, so the rate controller is what bounds the size. (Pure full-range noise is
+    /// avoided: openh264 refuses pictures that overflow its buffers.)
+    fn encode_noise(encoder: &mut H264Encoder, frames: usize, seed: &mut u32) -> usize {
+        let mut bytes = 0;
+        for _ in 0..frames {
+            let mut frame = RawFrame::black(320, 240, CaptureTime::now());
+            for (i, byte) in frame.i420.iter_mut().enumerate() {
+                // xorshift: cheap deterministic noise.
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 17;
+                *seed ^= *seed << 5;
+                *byte = 64u8.wrapping_add((i % 128) as u8).wrapping_add((*seed >> 27) as u8);
+            }
+            if let Some(encoded) = encoder.encode(&frame).expect("encodes") {
+                bytes += encoded.payloads.iter().map(|p| p.len()).sum::<usize>();
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn bitrate_changes_at_run_time() {
+        let mut encoder = H264Encoder::new(settings(320, 240)).expect("valid settings");
+        let mut seed = 0x1234_5678;
+        // Settle, then measure one second at each rate.
+        encode_noise(&mut encoder, 30, &mut seed);
+        let high = encode_noise(&mut encoder, 30, &mut seed);
+        encoder.set_bitrate(150);
+        let low = encode_noise(&mut encoder, 30, &mut seed);
+        assert_eq!(encoder.bitrate_kbps(), Some(150));
+        encoder.set_bitrate(1000);
+        let back = encode_noise(&mut encoder, 30, &mut seed);
+        // One second of 150 kbit/s is 18 750 bytes; of 1000 kbit/s, 125 000.
+        assert!(low < 25_000, "150 kbit/s produced {low} bytes in a second");
+        assert!(low * 3 < high, "150 kbit/s produced {low} bytes/s against {high} at 1000");
+        assert!(back > low * 3, "back at 1000 kbit/s produced {back} bytes/s against {low}");
+    }
+
+    #[test]
+    fn a_bitrate_change_costs_no_idr() {
+        let mut encoder = H264Encoder::new(settings(320, 240)).expect("valid settings");
+        let frame = RawFrame::black(320, 240, CaptureTime::now());
+        let encode = |encoder: &mut H264Encoder| {
+            encoder.encode(&frame).expect("encodes").expect("produces a frame").keyframe
+        };
+        assert!(encode(&mut encoder), "the first picture is an IDR");
+        assert!(!encode(&mut encoder));
+        for kbps in [200, 3000, 800] {
+            encoder.set_bitrate(kbps);
+            assert!(!encode(&mut encoder), "changing to {kbps} kbit/s forced an IDR");
+            assert_eq!(encoder.bitrate_kbps(), Some(kbps));
+        }
     }
 
     #[test]

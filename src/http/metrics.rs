@@ -17,8 +17,6 @@ use prometheus_client::registry::{Registry, Unit};
 pub struct Snapshot {
     pub hub: HubStatus,
     pub sessions: usize,
-    /// Configured H.264 target, bits per second.
-    pub video_bitrate_target: u64,
     /// Source states by track name.
     pub sources: Vec<(&'static str, SourceHealth)>,
 }
@@ -81,9 +79,20 @@ impl Collector for Snapshot {
         gauge(
             &mut encoder,
             "video_bitrate_target_bits_per_second",
-            "The H.264 encoder's target bitrate.",
-            i64::try_from(self.video_bitrate_target).unwrap_or(i64::MAX),
+            "The H.264 encoder's target bitrate, as bandwidth adaptation last set it.",
+            i64::from(hub.video_bitrate_target_kbps) * 1000,
         )?;
+        let mut estimates = encoder.encode_descriptor(
+            "viewer_bandwidth_estimate_bits_per_second",
+            "Each connected viewer's congestion-control (GCC) estimate of its path.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for estimate in &hub.bandwidth_estimates {
+            let value = i64::try_from(estimate.bits_per_second).unwrap_or(i64::MAX);
+            let viewer = estimate.viewer.to_string();
+            ConstGauge::new(value).encode(estimates.encode_family(&[("viewer", viewer)])?)?;
+        }
 
         let mut up = encoder.encode_descriptor(
             "source_up",
@@ -246,6 +255,7 @@ fn count(value: usize) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::ViewerEstimate;
     use std::time::Duration;
 
     #[test]
@@ -258,6 +268,11 @@ mod tests {
             audio_frames: 150,
             dropped_frames: 7,
             dropped_audio_frames: 2,
+            video_bitrate_target_kbps: 1000,
+            bandwidth_estimates: vec![
+                ViewerEstimate { viewer: 3, bits_per_second: 2_500_000 },
+                ViewerEstimate { viewer: 7, bits_per_second: 310_000 },
+            ],
             ..HubStatus::default()
         };
         hub.keyframe_requests.picture_loss = 4;
@@ -271,7 +286,6 @@ mod tests {
         let text = render(Snapshot {
             hub,
             sessions: 3,
-            video_bitrate_target: 1_000_000,
             sources: vec![
                 ("video", SourceHealth::running()),
                 ("audio", SourceHealth::retrying("gone")),
@@ -281,6 +295,8 @@ mod tests {
             "camrtc_viewers_active 2",
             "camrtc_pipeline_running 1",
             "camrtc_video_bitrate_target_bits_per_second 1000000",
+            "camrtc_viewer_bandwidth_estimate_bits_per_second{viewer=\"3\"} 2500000",
+            "camrtc_viewer_bandwidth_estimate_bits_per_second{viewer=\"7\"} 310000",
             "camrtc_source_up{track=\"video\"} 1",
             "camrtc_source_up{track=\"audio\"} 0",
             "camrtc_frames_total{track=\"audio\"} 150",

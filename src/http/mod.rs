@@ -237,8 +237,6 @@ async fn prometheus_metrics(
     let snapshot = metrics::Snapshot {
         hub,
         sessions: state.sessions.count().await,
-        video_bitrate_target: state.about.config["video"]["bitrate_kbps"].as_u64().unwrap_or(0)
-            * 1000,
         sources: state.sources.snapshot(),
     };
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";

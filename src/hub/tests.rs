@@ -12,6 +12,8 @@ struct Probe {
     stops: Arc<AtomicUsize>,
     keyframes: Arc<AtomicUsize>,
     fail_starts: Arc<AtomicUsize>,
+    /// Every bitrate the hub set, in order.
+    bitrates: Arc<Mutex<Vec<u32>>>,
     sink: Arc<Mutex<Option<FrameSink>>>,
 }
 
@@ -33,6 +35,9 @@ impl PipelineFactory for FakeFactory {
 impl Pipeline for FakePipeline {
     fn force_keyframe(&mut self) {
         self.0.keyframes.fetch_add(1, Ordering::SeqCst);
+    }
+    fn set_bitrate(&mut self, kbps: u32) {
+        self.0.bitrates.lock().expect("test mutex").push(kbps);
     }
     fn stop(self: Box<Self>) {
         self.0.stops.fetch_add(1, Ordering::SeqCst);
@@ -62,7 +67,12 @@ fn frame(keyframe: bool) -> EncodedFrame {
 }
 
 fn settings(queue: usize) -> HubSettings {
-    HubSettings { on_demand: true, idle_stop: Duration::from_secs(3), viewer_queue_frames: queue }
+    HubSettings {
+        on_demand: true,
+        idle_stop: Duration::from_secs(3),
+        viewer_queue_frames: queue,
+        bitrate: BitrateLimits { start_kbps: 1000, min_kbps: 150, max_kbps: 2000 },
+    }
 }
 
 fn start(queue: usize) -> (HubHandle, Probe, CancellationToken) {
@@ -347,4 +357,38 @@ async fn encoder_reports_and_send_stats_reach_the_status() {
         status.capture_to_sent.counts[LatencyHistogram::bucket(Duration::from_millis(15))],
         1
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_weakest_active_viewer_steers_the_encoder() {
+    let (hub, probe, _shutdown) = start(8);
+    let strong = hub.join(true).await.expect("joins");
+    let weak = hub.join(true).await.expect("joins");
+    let waiting = hub.join(true).await.expect("joins");
+    hub.activate(strong.id);
+    hub.activate(weak.id);
+    let bitrates = || probe.bitrates.lock().expect("test mutex").clone();
+    assert_eq!(bitrates(), vec![1000], "a new pipeline starts at the current target");
+
+    hub.report_estimate(strong.id, 5_000_000);
+    hub.report_estimate(weak.id, 400_000);
+    // A viewer not yet connected has no say, however poor its estimate.
+    hub.report_estimate(waiting.id, 10_000);
+    let status = settle(&hub).await;
+    assert_eq!(bitrates(), vec![1000, 289]);
+    assert_eq!(status.video_bitrate_target_kbps, 289);
+    assert_eq!(hub.video_bitrate_kbps(), 289);
+    let estimates: Vec<(ViewerId, u64)> =
+        status.bandwidth_estimates.iter().map(|e| (e.viewer, e.bits_per_second)).collect();
+    assert_eq!(estimates, vec![(strong.id, 5_000_000), (weak.id, 400_000)]);
+
+    // The weak viewer leaves: the encoder climbs back, one step per hold, not at once.
+    drop(weak);
+    hub.report_estimate(strong.id, 5_000_000);
+    settle(&hub).await;
+    assert_eq!(bitrates(), vec![1000, 289]);
+    tokio::time::sleep(bitrate::UP_HOLD).await;
+    hub.report_estimate(strong.id, 5_000_000);
+    settle(&hub).await;
+    assert_eq!(bitrates(), vec![1000, 289, 362]);
 }

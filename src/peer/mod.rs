@@ -1,7 +1,9 @@
 //! One WebRTC peer connection per viewer, answering a recvonly WHEP offer with H.264 + Opus.
 
+mod bandwidth;
 mod keyframe_requests;
 mod restart;
+mod retransmissions;
 pub mod rtp;
 pub mod sdp;
 mod session;
@@ -9,7 +11,7 @@ mod session;
 pub use restart::IceCredentials;
 pub use session::{Created, Patched, SessionEnd, SessionHandle, create_session};
 
-use crate::hub::HubError;
+use crate::hub::{BitrateLimits, HubError};
 use sdp::ProfileLevelId;
 use std::time::Duration;
 
@@ -28,6 +30,8 @@ pub struct PeerSettings {
     pub connect_timeout: Duration,
     /// How long to wait for our own ICE candidates before answering without the rest.
     pub gather_timeout: Duration,
+    /// The video bitrate range, which bounds each session's congestion-control estimate.
+    pub bitrate: BitrateLimits,
 }
 
 /// Why a session could not be created or changed.

@@ -4,8 +4,10 @@
 //! the connection comes up, forwards keyframe requests to the hub, and tears everything down on
 //! DELETE, ICE failure, DTLS close, a connect timeout or daemon shutdown.
 
+use super::bandwidth::{self, Estimate};
 use super::keyframe_requests::{self, KeyframeRequestForwarder};
 use super::restart::{self, IceCredentials};
+use super::retransmissions::{self, RetransmitOnce};
 use super::rtp::{RtpStamper, media_epoch};
 use super::sdp::{self, OfferChoice, ProfileLevelId};
 use super::{PeerError, PeerSettings};
@@ -44,6 +46,9 @@ const DTLS_CLOSE_POLL: Duration = Duration::from_secs(1);
 /// Connectivity checks every 20 ms instead of the crate's 200 ms: on a LAN the first check
 /// answers in a millisecond, and every interval waited is time without a picture.
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+/// How often a connected session reports its bandwidth estimate to the hub: TWCC feedback
+/// arrives every 50-100 ms, and the hub's policy only needs to see each trend promptly.
+const ESTIMATE_REPORT_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Why a session ended; logged once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,7 +242,10 @@ pub async fn create_session(
 
     let mut engine = media_engine(&choice, settings, &profile)?;
     let registry = register_default_interceptors(Registry::new(), &mut engine)?
-        .with(Slot::from(keyframe_requests::SLOT), KeyframeRequestForwarder::default());
+        .with(Slot::from(keyframe_requests::SLOT), KeyframeRequestForwarder::default())
+        .with(Slot::from(retransmissions::SLOT), RetransmitOnce::default());
+    let (registry, estimate) =
+        bandwidth::configure(registry, &mut engine, settings.bitrate, hub.video_bitrate_kbps())?;
     let setting_engine = SettingEngineBuilder::new()
         .with_include_loopback_candidate(settings.include_loopback_candidates)
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
@@ -293,6 +301,7 @@ pub async fn create_session(
         events,
         commands: command_rx,
         connected: false,
+        estimate,
     };
     let connect_timeout = settings.connect_timeout;
     tokio::spawn(async move {
@@ -386,6 +395,7 @@ struct Session {
     gather_timeout: Duration,
     /// Set when an event handled outside the main loop (during a restart) ended the session.
     ended: Option<SessionEnd>,
+    estimate: Estimate,
 }
 
 impl Session {
@@ -393,6 +403,7 @@ impl Session {
         let connect_deadline = tokio::time::Instant::now() + connect_timeout;
         let video_track = self.video.track.clone();
         let mut liveness = tokio::time::interval(DTLS_CLOSE_POLL);
+        let mut estimate_report = tokio::time::interval(ESTIMATE_REPORT_INTERVAL);
         let end = loop {
             if let Some(end) = self.ended {
                 break end;
@@ -403,6 +414,9 @@ impl Session {
                     if self.peer_closed_dtls().await {
                         break SessionEnd::Closed;
                     }
+                }
+                _ = estimate_report.tick(), if self.connected => {
+                    self.hub.report_estimate(self.feed.id, self.estimate.bits_per_second());
                 }
                 command = self.commands.recv() => match command {
                     Some(Command::Patch(patch, reply)) => {

@@ -57,11 +57,21 @@ struct H264Stage {
     m2m: Option<(M2mEncoder<V4l2M2m>, M2mSettings)>,
     passthrough: Option<Passthrough>,
     force_keyframe: bool,
+    /// Bandwidth adaptation's target for openh264, kbit/s; `None` keeps the configured bitrate.
+    /// The M2M encoder and passthrough keep theirs (see `config/camrtc.toml`).
+    bitrate_kbps: Option<u32>,
 }
 
 impl H264Stage {
     fn new(raw_encoder: RawEncoder) -> Self {
-        Self { raw_encoder, openh264: None, m2m: None, passthrough: None, force_keyframe: false }
+        Self {
+            raw_encoder,
+            openh264: None,
+            m2m: None,
+            passthrough: None,
+            force_keyframe: false,
+            bitrate_kbps: None,
+        }
     }
 
     /// The source was (re)opened: its first picture must be a keyframe.
@@ -126,6 +136,9 @@ impl H264Stage {
             self.openh264 = Some(H264Encoder::new(wanted).map_err(encoder_failed)?);
         }
         let encoder = self.openh264.as_mut().expect("built just above when missing or stale");
+        if let Some(kbps) = self.bitrate_kbps {
+            encoder.set_bitrate(kbps);
+        }
         if force {
             encoder.force_keyframe();
         }
@@ -184,7 +197,14 @@ pub(super) fn run(track: VideoTrack, health: HealthSession, control: Control, si
             let mut encoding = None;
             let result = source.next_frame().and_then(|frame| {
                 // Requests that arrived while we waited for the frame apply to this one.
-                if commands.try_iter().any(|c| matches!(c, VideoCommand::ForceKeyframe)) {
+                let mut keyframe_requested = false;
+                for command in commands.try_iter() {
+                    match command {
+                        VideoCommand::ForceKeyframe => keyframe_requested = true,
+                        VideoCommand::SetBitrate(kbps) => stage.bitrate_kbps = Some(kbps),
+                    }
+                }
+                if keyframe_requested {
                     if !stage.force_keyframe {
                         forced_cause = KeyframeCause::Requested;
                     }

@@ -4,6 +4,7 @@
 
 pub mod alsa;
 pub mod browser;
+pub mod netns;
 pub mod notify;
 pub mod process;
 pub mod tls;

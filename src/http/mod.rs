@@ -314,7 +314,6 @@ async fn create_session(
         offer,
         &state.peer,
         ice::to_rtc(&ice_servers),
-        state.ice.clone(),
         state.hub.clone(),
         state.shutdown.child_token(),
         move |_end| {

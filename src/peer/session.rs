@@ -12,7 +12,6 @@ use super::rtp::{RtpStamper, media_epoch};
 use super::sdp::{self, OfferChoice, ProfileLevelId};
 use super::{PeerError, PeerSettings};
 use crate::hub::{HubHandle, KeyframeReason, ViewerFeed};
-use crate::ice::{self, IceServers};
 use crate::media::EncodedFrame;
 use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
@@ -23,7 +22,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpEncodingParameters, RtpCodecKind,
 };
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -224,12 +223,11 @@ pub struct Created {
 
 /// Answers a WHEP offer: builds the peer connection, waits (briefly) for our candidates, and
 /// starts the session task. `ice_servers` are this session's own (TURN REST credentials are
-/// minted per session); `ice` mints fresh ones when the viewer restarts ICE.
+/// minted per session).
 pub async fn create_session(
     offer: &str,
     settings: &PeerSettings,
     ice_servers: Vec<RTCIceServer>,
-    ice: Arc<IceServers>,
     hub: HubHandle,
     shutdown: CancellationToken,
     on_end: impl FnOnce(SessionEnd) + Send + 'static,
@@ -289,7 +287,6 @@ pub async fn create_session(
     let etag = new_etag();
     let session = Session {
         etag: etag.clone(),
-        ice,
         gather_timeout: settings.gather_timeout,
         ended: None,
         pc,
@@ -391,7 +388,6 @@ struct Session {
     connected: bool,
     /// The entity tag of the current ICE generation; a restart replaces it.
     etag: String,
-    ice: Arc<IceServers>,
     gather_timeout: Duration,
     /// Set when an event handled outside the main loop (during a restart) ended the session.
     ended: Option<SessionEnd>,
@@ -518,19 +514,15 @@ impl Session {
     }
 
     /// Restarts ICE with the viewer's new credentials: the crate restarts an answerer when a new
-    /// offer carries new credentials. Our relay allocation gets fresh TURN REST credentials,
-    /// because the session's first ones may have expired by now (a network change can come
-    /// hours into a session).
+    /// offer carries new credentials. Our TURN allocation is kept with the credentials it was
+    /// made with: given new ones, the crate re-signs the live allocation's refreshes with them,
+    /// and coturn answers those 441 Wrong Credentials (RFC 8656 requires the allocation's own
+    /// username), so the allocation would lapse (tests/turn_credentials_renewed.rs saw it).
     async fn restart_ice(
         &mut self,
         previous_offer: &str,
         new: &IceCredentials,
     ) -> Result<(String, String), PeerError> {
-        let servers = ice::to_rtc(&self.ice.for_session(SystemTime::now()));
-        if !servers.is_empty() {
-            let configuration = RTCConfigurationBuilder::new().with_ice_servers(servers).build();
-            self.pc.set_configuration(configuration).await?;
-        }
         let offer = RTCSessionDescription::offer(restart::restart_offer(previous_offer, new))?;
         self.pc.set_remote_description(offer).await?;
         let answer = self.pc.create_answer(None).await?;

@@ -2,6 +2,7 @@
 
 mod bandwidth;
 mod keyframe_requests;
+mod mdns;
 mod restart;
 mod retransmissions;
 pub mod rtp;

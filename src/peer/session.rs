@@ -246,6 +246,7 @@ pub async fn create_session(
         bandwidth::configure(registry, &mut engine, settings.bitrate, hub.video_bitrate_kbps())?;
     let setting_engine = SettingEngineBuilder::new()
         .with_include_loopback_candidate(settings.include_loopback_candidates)
+        .with_multicast_dns_mode(super::mdns::mode())
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
         .with_ice_timeouts(
             Some(ICE_DISCONNECTED_TIMEOUT),

@@ -4,6 +4,7 @@
 //! once; `camrtc-bench` (src/bin/camrtc-bench) compiles this file in for its fan-out test.
 
 use bytes::Bytes;
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::packetizer::Depacketizer;
@@ -65,6 +66,9 @@ pub struct Network {
     /// `Relay` uses only TURN relay candidates, as a browser with `iceTransportPolicy: 'relay'`.
     pub policy: RTCIceTransportPolicy,
     pub udp_addr: String,
+    /// Hide the host candidate on this address behind a `<uuid>.local` name and answer mDNS
+    /// queries for it, as browsers do; `None`: mDNS off.
+    pub mdns_ip: Option<std::net::IpAddr>,
 }
 
 impl Default for Network {
@@ -73,6 +77,7 @@ impl Default for Network {
             ice_servers: Vec::new(),
             policy: RTCIceTransportPolicy::All,
             udp_addr: "127.0.0.1:0".to_owned(),
+            mdns_ip: None,
         }
     }
 }
@@ -349,6 +354,13 @@ impl WhepClient {
                 .with_setting_engine(
                     SettingEngineBuilder::new()
                         .with_include_loopback_candidate(true)
+                        // The daemon's candidates are addresses, never `.local` names; without
+                        // mDNS the client also works in namespaces that have no multicast route.
+                        .with_multicast_dns_mode(match network.mdns_ip {
+                            Some(_) => MulticastDnsMode::QueryAndGather,
+                            None => MulticastDnsMode::Disabled,
+                        })
+                        .with_multicast_dns_local_ip(network.mdns_ip)
                         // The crate holds relay pairs back 2 s hoping for a better one; browsers
                         // do not, and a relay-only viewer has nothing better coming.
                         .with_relay_acceptance_min_wait(Some(Duration::ZERO))

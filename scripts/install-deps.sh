@@ -5,7 +5,8 @@
 #   scripts/install-deps.sh --test   also Chromium, Node.js, npm, systemd (systemd-analyze), ffmpeg, the
 #                                    VM harness (qemu, Debian kernel, busybox, v4l-utils, alsa-utils),
 #                                    coturn and iproute2 for the network-namespace TURN test,
-#                                    nftables for the bandwidth adaptation test's lossy link,
+#                                    nftables for the bandwidth adaptation test's lossy link and
+#                                    the NAT tests' routers,
 #                                    the browser harness's npm packages (tests/browser/node_modules)
 #                                    and the arm64/armhf cross toolchains (cross/install-deps.sh)
 #
@@ -36,6 +37,7 @@ if ((with_test)); then
   # network namespaces made with `ip netns`.
   packages+=(coturn iproute2)
   # tests/bandwidth_adaptation.rs: tc shapes a link (iproute2), nft drops a share of its packets.
+  # tests/stun_nat.rs and tests/nat_port_forward.rs: router namespaces that masquerade and forward.
   packages+=(nftables)
 fi
 

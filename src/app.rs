@@ -253,6 +253,8 @@ pub async fn run(
         connect_timeout: Duration::from_millis(u64::from(config.webrtc.connect_timeout_ms)),
         gather_timeout: GATHER_TIMEOUT,
         bitrate,
+        public_ips: config.webrtc.public_ips(),
+        udp_ports: config.webrtc.udp_ports().map(crate::peer::nat::PortPool::new),
     };
     let state = AppState {
         hub,

@@ -4,7 +4,7 @@
 //! reading it is usually editing /etc/camrtc/camrtc.toml over SSH with nothing else to go on.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
@@ -296,6 +296,11 @@ pub struct WebRtcConfig {
     pub include_loopback_candidates: bool,
     /// A viewer whose connection is not up by then is dropped and stops holding the camera.
     pub connect_timeout_ms: u32,
+    /// Public addresses (a port-forwarding router's) advertised beside the host candidates.
+    pub nat_1to1_ips: Vec<String>,
+    /// With `udp_port_max`, the UDP ports ICE sockets use; both 0: any free port.
+    pub udp_port_min: u16,
+    pub udp_port_max: u16,
 }
 
 impl Default for WebRtcConfig {
@@ -306,6 +311,9 @@ impl Default for WebRtcConfig {
             turn_ttl_s: 86_400,
             include_loopback_candidates: false,
             connect_timeout_ms: 20_000,
+            nat_1to1_ips: Vec::new(),
+            udp_port_min: 0,
+            udp_port_max: 0,
         }
     }
 }
@@ -476,6 +484,23 @@ impl Config {
         self.video.validate()?;
         self.audio.validate()?;
         self.webrtc.validate()?;
+        if let Some(ports) = self.webrtc.udp_ports()
+            && ports.len() < self.http.max_viewers as usize
+        {
+            // Each viewer's ICE sockets need a port of their own (see peer/nat.rs).
+            return Err(ConfigError::invalid(
+                "webrtc.udp_port_max",
+                format!(
+                    "= {}: the range {}-{} has {} ports, fewer than http.max_viewers = {} \
+                     (each viewer needs its own port)",
+                    ports.end(),
+                    ports.start(),
+                    ports.end(),
+                    ports.len(),
+                    self.http.max_viewers
+                ),
+            ));
+        }
         self.auth.validate()?;
         self.pipeline.validate()?;
         self.talkback.validate()
@@ -615,7 +640,48 @@ impl WebRtcConfig {
             self.connect_timeout_ms.into(),
             1000..=120_000,
             false,
-        )
+        )?;
+        for (i, text) in self.nat_1to1_ips.iter().enumerate() {
+            let usable = text
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| !(ip.is_unspecified() || ip.is_loopback() || ip.is_multicast()));
+            if !usable {
+                return Err(ConfigError::invalid(
+                    format!("webrtc.nat_1to1_ips[{i}]"),
+                    format!(
+                        "= {text:?} must be an IPv4 or IPv6 address such as \"203.0.113.7\" \
+                         (no host names, ports, loopback or 0.0.0.0)"
+                    ),
+                ));
+            }
+        }
+        match (self.udp_port_min, self.udp_port_max) {
+            (0, 0) => Ok(()),
+            // Named by the key that is in the file, so the error points at a line.
+            (0, _) => Err(ConfigError::invalid(
+                "webrtc.udp_port_max",
+                "is set but webrtc.udp_port_min is not: set both (or neither: any free port)",
+            )),
+            (_, 0) => Err(ConfigError::invalid(
+                "webrtc.udp_port_min",
+                "is set but webrtc.udp_port_max is not: set both (or neither: any free port)",
+            )),
+            (min, max) => {
+                check_range("webrtc.udp_port_min", min.into(), 1024..=65_535, false)?;
+                check_range("webrtc.udp_port_max", max.into(), u64::from(min)..=65_535, false)
+            }
+        }
+    }
+
+    /// `nat_1to1_ips`, parsed.
+    pub fn public_ips(&self) -> Vec<IpAddr> {
+        let parse = |text: &String| text.parse().expect("validated at load: an IP address");
+        self.nat_1to1_ips.iter().map(parse).collect()
+    }
+
+    /// The fixed UDP port range, if one is configured.
+    pub fn udp_ports(&self) -> Option<RangeInclusive<u16>> {
+        (self.udp_port_min != 0).then_some(self.udp_port_min..=self.udp_port_max)
     }
 }
 
@@ -1174,6 +1240,38 @@ mod tests {
                 ],
             ),
             (
+                "[webrtc]\nnat_1to1_ips = [\"203.0.113.7\",\n  \"router.example\"]\n",
+                &["config line 3: webrtc.nat_1to1_ips[1] = \"router.example\" must be an IPv4"],
+            ),
+            (
+                "[webrtc]\nnat_1to1_ips = [\"0.0.0.0\"]\n",
+                &["config line 2: webrtc.nat_1to1_ips[0] = \"0.0.0.0\" must be", "no host names"],
+            ),
+            (
+                "[webrtc]\nudp_port_max = 40009\n",
+                &["config line 2: webrtc.udp_port_max is set but webrtc.udp_port_min is not"],
+            ),
+            (
+                "[webrtc]\nudp_port_min = 40000\n",
+                &["config line 2: webrtc.udp_port_min is set but webrtc.udp_port_max is not"],
+            ),
+            (
+                "[webrtc]\nudp_port_min = 80\nudp_port_max = 90\n",
+                &["config line 2: webrtc.udp_port_min = 80 must be between 1024 and 65535"],
+            ),
+            (
+                "[webrtc]\nudp_port_min = 40010\nudp_port_max = 40000\n",
+                &["config line 3: webrtc.udp_port_max = 40000 must be between 40010 and 65535"],
+            ),
+            (
+                "[webrtc]\nudp_port_min = 40000\nudp_port_max = 40004\n",
+                &[
+                    "config line 3: webrtc.udp_port_max = 40004: the range 40000-40004 has 5 ports, \
+                     fewer than http.max_viewers = 10",
+                ],
+            ),
+            ("[webrtc]\nudp_port_min = 70000\n", &["config line 2: webrtc.udp_port_min"]),
+            (
                 "[webrtc]\nturn_ttl_s = 59\n",
                 &["config line 2: webrtc.turn_ttl_s = 59 must be between 60 and 604800"],
             ),
@@ -1258,6 +1356,9 @@ mod tests {
             turn_ttl_s = 3600
             include_loopback_candidates = true
             connect_timeout_ms = 5000
+            nat_1to1_ips = ["203.0.113.7", "2001:db8::7"]
+            udp_port_min = 40000
+            udp_port_max = 40099
 
             [[webrtc.ice_servers]]
             urls = ["stun:stun.example.org:3478", "stun:[2001:db8::1]:3478"]
@@ -1358,6 +1459,9 @@ mod tests {
                 turn_ttl_s: 3600,
                 include_loopback_candidates: true,
                 connect_timeout_ms: 5000,
+                nat_1to1_ips: vec!["203.0.113.7".to_owned(), "2001:db8::7".to_owned()],
+                udp_port_min: 40_000,
+                udp_port_max: 40_099,
             },
             auth: AuthConfig {
                 mode: AuthMode::Basic,

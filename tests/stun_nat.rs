@@ -14,24 +14,6 @@ mod common;
 
 use common::netns::{Lab, in_netns, plain_network, unavailable, watch};
 
-/// Builds home, router and public namespaces; returns (lab, home, router, public).
-fn home_behind_router(lab: &mut Lab, net: u8) -> (String, String, String) {
-    let (home, router, public) =
-        (lab.namespace("home"), lab.namespace("router"), lab.namespace("public"));
-    let (lan, wan) = (format!("10.97.{net}"), format!("10.97.{}", net + 1));
-    lab.link(
-        (&router, "lan", Some(&format!("{lan}.1/24"))),
-        (&home, "to-router", Some(&format!("{lan}.2/24"))),
-    );
-    lab.link(
-        (&router, "wan", Some(&format!("{wan}.1/24"))),
-        (&public, "to-router", Some(&format!("{wan}.2/24"))),
-    );
-    lab.ip(&home, &["route", "add", "default", "via", &format!("{lan}.1")]);
-    lab.forward(&router, true);
-    (home, router, public)
-}
-
 #[test]
 fn stun_through_a_masquerading_router() {
     if let Some(reason) = unavailable() {
@@ -40,7 +22,7 @@ fn stun_through_a_masquerading_router() {
     }
     let net = 10;
     let mut lab = Lab::new("stunnat");
-    let (home, router, public) = home_behind_router(&mut lab, net);
+    let (home, router, public) = lab.home_behind_router(net);
     let (router_public, public_ip) =
         (format!("10.97.{}.1", net + 1), format!("10.97.{}.2", net + 1));
     lab.nft(

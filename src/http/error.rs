@@ -59,7 +59,7 @@ impl ApiError {
                 StatusCode::NOT_ACCEPTABLE
             }
             ApiError::Peer(PeerError::Offer(_) | PeerError::WebRtc(_)) => StatusCode::BAD_REQUEST,
-            ApiError::Peer(PeerError::Hub(_)) | ApiError::ShuttingDown => {
+            ApiError::Peer(PeerError::Hub(_) | PeerError::Ports(_)) | ApiError::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
@@ -78,7 +78,9 @@ impl IntoResponse for ApiError {
             (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{self}\n"))
                 .into_response();
         let retry_after = match self {
-            ApiError::TooManyViewers(_) => Some(RETRY_AFTER_SECONDS),
+            ApiError::TooManyViewers(_) | ApiError::Peer(PeerError::Ports(_)) => {
+                Some(RETRY_AFTER_SECONDS)
+            }
             ApiError::TooFast(seconds) => Some(seconds),
             _ => None,
         };

@@ -3,6 +3,7 @@
 mod bandwidth;
 mod keyframe_requests;
 mod mdns;
+pub mod nat;
 mod restart;
 mod retransmissions;
 pub mod rtp;
@@ -33,6 +34,10 @@ pub struct PeerSettings {
     pub gather_timeout: Duration,
     /// The video bitrate range, which bounds each session's congestion-control estimate.
     pub bitrate: BitrateLimits,
+    /// Public addresses advertised beside each host candidate (`webrtc.nat_1to1_ips`).
+    pub public_ips: Vec<std::net::IpAddr>,
+    /// Where each session's UDP port comes from when `webrtc.udp_port_min`/`max` fix them.
+    pub udp_ports: Option<std::sync::Arc<nat::PortPool>>,
 }
 
 /// Why a session could not be created or changed.
@@ -47,6 +52,9 @@ pub enum PeerError {
     /// The hub is gone, so there is nothing to stream.
     #[error(transparent)]
     Hub(#[from] HubError),
+    /// Every port of the fixed UDP range is taken.
+    #[error(transparent)]
+    Ports(#[from] nat::PortError),
     /// A PATCH named an entity tag the session no longer has (its ICE was restarted since).
     #[error("If-Match does not match the session's ETag")]
     StaleEtag,

@@ -10,7 +10,7 @@ use super::restart::{self, IceCredentials};
 use super::retransmissions::{self, RetransmitOnce};
 use super::rtp::{RtpStamper, media_epoch};
 use super::sdp::{self, OfferChoice, ProfileLevelId};
-use super::{PeerError, PeerSettings};
+use super::{PeerError, PeerSettings, nat};
 use crate::hub::{HubHandle, KeyframeReason, ViewerFeed};
 use crate::media::EncodedFrame;
 use rtc::interceptor::Slot;
@@ -256,6 +256,11 @@ pub async fn create_session(
         .build();
     let configuration = RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build();
     let (events_tx, mut events) = mpsc::unbounded_channel();
+    // Held until the session has closed its connection, so no other session binds the port
+    // while these sockets still use it.
+    let port = settings.udp_ports.as_ref().map(|pool| pool.lease()).transpose()?;
+    // A wildcard with a port: the crate binds that port on every interface's address.
+    let udp_addr = format!("0.0.0.0:{}", port.as_ref().map_or(0, nat::PortLease::port));
     let pc: Arc<dyn PeerConnection> = Arc::new(
         PeerConnectionBuilder::new()
             .with_configuration(configuration)
@@ -263,7 +268,7 @@ pub async fn create_session(
             .with_setting_engine(setting_engine)
             .with_interceptor_registry(registry)
             .with_handler(Arc::new(Forwarder { events: events_tx }))
-            .with_udp_addrs(vec!["0.0.0.0:0".to_owned()])
+            .with_udp_addrs(vec![udp_addr])
             .build()
             .await?,
     );
@@ -289,6 +294,7 @@ pub async fn create_session(
     let session = Session {
         etag: etag.clone(),
         gather_timeout: settings.gather_timeout,
+        public_ips: settings.public_ips.clone(),
         ended: None,
         pc,
         hub,
@@ -300,6 +306,7 @@ pub async fn create_session(
         commands: command_rx,
         connected: false,
         estimate,
+        _port: port,
     };
     let connect_timeout = settings.connect_timeout;
     tokio::spawn(async move {
@@ -374,7 +381,8 @@ async fn answer(
         .local_description()
         .await
         .ok_or_else(|| PeerError::WebRtc("no local description after answering".into()))?;
-    Ok((video, video_sender, audio, local.sdp))
+    let sdp = nat::advertise_public_addresses(&local.sdp, &settings.public_ips);
+    Ok((video, video_sender, audio, sdp))
 }
 
 struct Session {
@@ -393,6 +401,10 @@ struct Session {
     /// Set when an event handled outside the main loop (during a restart) ended the session.
     ended: Option<SessionEnd>,
     estimate: Estimate,
+    /// `webrtc.nat_1to1_ips`, advertised again with a restart's new candidates.
+    public_ips: Vec<std::net::IpAddr>,
+    /// Returned to the pool when the session, its connection closed, is dropped.
+    _port: Option<nat::PortLease>,
 }
 
 impl Session {
@@ -538,7 +550,8 @@ impl Session {
             .local_description()
             .await
             .ok_or_else(|| PeerError::WebRtc("no local description after restarting".into()))?;
-        let fragment = restart::answer_fragment(&local.sdp, complete).ok_or_else(|| {
+        let answer = nat::advertise_public_addresses(&local.sdp, &self.public_ips);
+        let fragment = restart::answer_fragment(&answer, complete).ok_or_else(|| {
             PeerError::WebRtc("the restarted answer has no ICE credentials".into())
         })?;
         self.etag = new_etag();

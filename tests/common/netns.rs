@@ -222,6 +222,27 @@ impl Lab {
         });
     }
 
+    /// A home network behind a router: namespaces "home" (10.97.<net>.2, default route via the
+    /// router's 10.97.<net>.1), "router" (forwarding; public side "wan" 10.97.<net+1>.1) and
+    /// "public" (10.97.<net+1>.2, no route into the home network). Returns their names; the
+    /// router's NAT and firewall rules are the caller's.
+    pub fn home_behind_router(&mut self, net: u8) -> (String, String, String) {
+        let (home, router, public) =
+            (self.namespace("home"), self.namespace("router"), self.namespace("public"));
+        let (lan, wan) = (format!("10.97.{net}"), format!("10.97.{}", net + 1));
+        self.link(
+            (&router, "lan", Some(&format!("{lan}.1/24"))),
+            (&home, "to-router", Some(&format!("{lan}.2/24"))),
+        );
+        self.link(
+            (&router, "wan", Some(&format!("{wan}.1/24"))),
+            (&public, "to-router", Some(&format!("{wan}.2/24"))),
+        );
+        self.ip(&home, &["route", "add", "default", "via", &format!("{lan}.1")]);
+        self.forward(&router, true);
+        (home, router, public)
+    }
+
     /// Proves a premise: `from` has no route at all to `ip`.
     pub fn assert_no_route(&self, from: &str, ip: &str) {
         let output =

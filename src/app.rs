@@ -254,6 +254,12 @@ pub async fn run(
         gather_timeout: GATHER_TIMEOUT,
         bitrate,
         public_ips: config.webrtc.public_ips(),
+        interfaces: Arc::new(crate::peer::InterfaceChoice {
+            only: config.webrtc.interfaces.clone(),
+            exclude: config.webrtc.exclude_interfaces.clone(),
+            ipv6: config.webrtc.ipv6,
+            loopback: config.webrtc.include_loopback_candidates,
+        }),
         udp_ports: config.webrtc.udp_ports().map(crate::peer::nat::PortPool::new),
     };
     let state = AppState {

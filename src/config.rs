@@ -301,6 +301,12 @@ pub struct WebRtcConfig {
     /// With `udp_port_max`, the UDP ports ICE sockets use; both 0: any free port.
     pub udp_port_min: u16,
     pub udp_port_max: u16,
+    /// Interfaces (by name) whose addresses become host candidates; empty: all.
+    pub interfaces: Vec<String>,
+    /// Interfaces never used.
+    pub exclude_interfaces: Vec<String>,
+    /// Also offer IPv6 host candidates.
+    pub ipv6: bool,
 }
 
 impl Default for WebRtcConfig {
@@ -314,6 +320,9 @@ impl Default for WebRtcConfig {
             nat_1to1_ips: Vec::new(),
             udp_port_min: 0,
             udp_port_max: 0,
+            interfaces: Vec::new(),
+            exclude_interfaces: Vec::new(),
+            ipv6: false,
         }
     }
 }
@@ -653,6 +662,19 @@ impl WebRtcConfig {
                          (no host names, ports, loopback or 0.0.0.0)"
                     ),
                 ));
+            }
+        }
+        for (key, names) in
+            [("interfaces", &self.interfaces), ("exclude_interfaces", &self.exclude_interfaces)]
+        {
+            for (i, name) in names.iter().enumerate() {
+                // Linux interface names: 1 to 15 bytes, no '/' and no whitespace.
+                if name.is_empty() || name.len() > 15 || name.contains(['/', ' ', '\t', '\n']) {
+                    return Err(ConfigError::invalid(
+                        format!("webrtc.{key}[{i}]"),
+                        format!("= {name:?} is not an interface name like \"eth0\" or \"wlan0\""),
+                    ));
+                }
             }
         }
         match (self.udp_port_min, self.udp_port_max) {
@@ -1272,6 +1294,15 @@ mod tests {
             ),
             ("[webrtc]\nudp_port_min = 70000\n", &["config line 2: webrtc.udp_port_min"]),
             (
+                "[webrtc]\ninterfaces = [\"eth0\", \"\"]\n",
+                &["config line 2: webrtc.interfaces[1] = \"\" is not an interface name"],
+            ),
+            (
+                "[webrtc]\nexclude_interfaces = [\"a/b\"]\n",
+                &["config line 2: webrtc.exclude_interfaces[0] = \"a/b\" is not an interface"],
+            ),
+            ("[webrtc]\nipv6 = \"yes\"\n", &["config line 2: webrtc.ipv6: invalid type"]),
+            (
                 "[webrtc]\nturn_ttl_s = 59\n",
                 &["config line 2: webrtc.turn_ttl_s = 59 must be between 60 and 604800"],
             ),
@@ -1359,6 +1390,9 @@ mod tests {
             nat_1to1_ips = ["203.0.113.7", "2001:db8::7"]
             udp_port_min = 40000
             udp_port_max = 40099
+            interfaces = ["eth0", "wlan0"]
+            exclude_interfaces = ["docker0"]
+            ipv6 = true
 
             [[webrtc.ice_servers]]
             urls = ["stun:stun.example.org:3478", "stun:[2001:db8::1]:3478"]
@@ -1462,6 +1496,9 @@ mod tests {
                 nat_1to1_ips: vec!["203.0.113.7".to_owned(), "2001:db8::7".to_owned()],
                 udp_port_min: 40_000,
                 udp_port_max: 40_099,
+                interfaces: vec!["eth0".to_owned(), "wlan0".to_owned()],
+                exclude_interfaces: vec!["docker0".to_owned()],
+                ipv6: true,
             },
             auth: AuthConfig {
                 mode: AuthMode::Basic,

@@ -1,6 +1,7 @@
 //! One WebRTC peer connection per viewer, answering a recvonly WHEP offer with H.264 + Opus.
 
 mod bandwidth;
+mod interfaces;
 mod keyframe_requests;
 mod mdns;
 pub mod nat;
@@ -10,6 +11,7 @@ pub mod rtp;
 pub mod sdp;
 mod session;
 
+pub use interfaces::InterfaceChoice;
 pub use restart::IceCredentials;
 pub use session::{Created, Patched, SessionEnd, SessionHandle, create_session};
 
@@ -36,6 +38,8 @@ pub struct PeerSettings {
     pub bitrate: BitrateLimits,
     /// Public addresses advertised beside each host candidate (`webrtc.nat_1to1_ips`).
     pub public_ips: Vec<std::net::IpAddr>,
+    /// Which interfaces and address families sessions bind.
+    pub interfaces: std::sync::Arc<interfaces::InterfaceChoice>,
     /// Where each session's UDP port comes from when `webrtc.udp_port_min`/`max` fix them.
     pub udp_ports: Option<std::sync::Arc<nat::PortPool>>,
 }

@@ -5,6 +5,7 @@
 //! DELETE, ICE failure, DTLS close, a connect timeout or daemon shutdown.
 
 use super::bandwidth::{self, Estimate};
+use super::interfaces::BindAddrs;
 use super::keyframe_requests::{self, KeyframeRequestForwarder};
 use super::restart::{self, IceCredentials};
 use super::retransmissions::{self, RetransmitOnce};
@@ -259,8 +260,10 @@ pub async fn create_session(
     // Held until the session has closed its connection, so no other session binds the port
     // while these sockets still use it.
     let port = settings.udp_ports.as_ref().map(|pool| pool.lease()).transpose()?;
-    // A wildcard with a port: the crate binds that port on every interface's address.
-    let udp_addr = format!("0.0.0.0:{}", port.as_ref().map_or(0, nat::PortLease::port));
+    let udp_addrs = BindAddrs {
+        choice: Arc::clone(&settings.interfaces),
+        port: port.as_ref().map_or(0, nat::PortLease::port),
+    };
     let pc: Arc<dyn PeerConnection> = Arc::new(
         PeerConnectionBuilder::new()
             .with_configuration(configuration)
@@ -268,7 +271,7 @@ pub async fn create_session(
             .with_setting_engine(setting_engine)
             .with_interceptor_registry(registry)
             .with_handler(Arc::new(Forwarder { events: events_tx }))
-            .with_udp_addrs(vec![udp_addr])
+            .with_udp_addrs(vec![udp_addrs])
             .build()
             .await?,
     );

@@ -211,6 +211,8 @@ impl Lab {
         // Everything the daemon and its WebRTC stack log, for the assertions on it.
         program.env("CAMRTC_LOG", "debug");
         let name = format!("{ns}-daemon");
+        // A daemon started before in the lab goes first: it holds the HTTP port.
+        drop(self.daemon.take());
         self.daemon =
             Some(spawn_run_logging(&name, &config, 8080, program, self.log("camrtc.log")));
         in_netns(ns, || async {

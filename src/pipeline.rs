@@ -5,6 +5,7 @@
 //! fails and recovers on its own: each thread supervises its own device.
 
 mod audio;
+mod frame_rate;
 mod video;
 
 pub use video::{RawEncoder, VideoTrack};

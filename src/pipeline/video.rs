@@ -6,6 +6,7 @@
 //! reported through `/healthz` and logged once per outage, never per frame, and never touch the
 //! audio thread.
 
+use super::frame_rate::FrameRateGovernor;
 use super::{VideoCommand, VideoOpener};
 use crate::encode::h264::{H264Encoder, H264Settings, sps_profile};
 use crate::encode::m2m::M2mEncoder;
@@ -170,6 +171,7 @@ pub(super) fn run(track: VideoTrack, health: HealthSession, control: Control, si
     let mut frames: u64 = 0;
     let frame_duration = Duration::from_secs(1) / track.h264.fps.max(1);
     let mut stage = H264Stage::new(track.raw_encoder.clone());
+    let mut governor = FrameRateGovernor::new(frame_duration);
     let mut outage = Outage::new(Backoff::for_devices());
     'open: while !stop.load(Ordering::Relaxed) {
         let mut source = match (track.open)() {
@@ -212,14 +214,19 @@ pub(super) fn run(track: VideoTrack, health: HealthSession, control: Control, si
                     source.request_keyframe();
                 }
                 let raw = matches!(frame, VideoFrame::Raw(_));
+                // A camera's own H.264 cannot be thinned out: every picture may be a reference.
+                if raw && !governor.admit() {
+                    return Ok(None);
+                }
                 let forced = stage.force_keyframe.then_some(forced_cause);
                 let started = Instant::now();
                 let coded = stage.encode(frame, track.h264, track.orientation);
                 encoding = Some((started.elapsed(), raw, forced));
-                coded
+                coded.map(Some)
             });
             let coded = match result {
-                Ok(coded) => coded,
+                Ok(Some(coded)) => coded,
+                Ok(None) => continue,
                 Err(error) => {
                     drop(source);
                     if wait_to_retry(&mut outage, &error, &health, &stop) {
@@ -229,6 +236,23 @@ pub(super) fn run(track: VideoTrack, health: HealthSession, control: Control, si
                 }
             };
             let (took, raw, forced) = encoding.expect("set whenever encode ran, and it did");
+            if raw && let Some(divisor) = governor.encoded(Instant::now(), took) {
+                let fps = track.h264.fps as f32 / divisor as f32;
+                let encode_ms = took.as_secs_f32() * 1000.0;
+                if divisor > 1 {
+                    tracing::warn!(
+                        encode_ms,
+                        fps,
+                        "encoding takes nearly the frame interval; encoding 1 picture in {divisor}"
+                    );
+                } else {
+                    tracing::info!(
+                        encode_ms,
+                        fps,
+                        "encoding keeps up again; every picture encoded"
+                    );
+                }
+            }
             if coded.is_empty() {
                 // Passthrough waits for whole access units; only an encoder given a picture skips.
                 if raw {

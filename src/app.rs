@@ -277,6 +277,8 @@ pub async fn run(
             audio: has_audio.then_some(audio_health_watch),
         },
         about: Arc::new(about(&config)),
+        still: video.still,
+        snapshot_quality: config.snapshot.quality,
     };
 
     let address = listener.local_addr().map_err(AppError::Serve)?;

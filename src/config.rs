@@ -24,6 +24,21 @@ pub struct Config {
     pub auth: AuthConfig,
     pub pipeline: PipelineConfig,
     pub talkback: TalkbackConfig,
+    pub snapshot: SnapshotConfig,
+}
+
+/// `GET /snapshot.jpg`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnapshotConfig {
+    /// JPEG quality, 1 to 100.
+    pub quality: u8,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        Self { quality: 85 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -512,7 +527,8 @@ impl Config {
         }
         self.auth.validate()?;
         self.pipeline.validate()?;
-        self.talkback.validate()
+        self.talkback.validate()?;
+        check_range("snapshot.quality", self.snapshot.quality.into(), 1..=100, false)
     }
 
     /// A config that needs no hardware: test pattern and tone, small enough for any machine, and
@@ -533,6 +549,7 @@ impl Config {
             auth: AuthConfig { mode: AuthMode::None, ..AuthConfig::default() },
             pipeline: PipelineConfig::default(),
             talkback: TalkbackConfig::default(),
+            snapshot: SnapshotConfig::default(),
         }
     }
 }
@@ -1200,6 +1217,10 @@ mod tests {
                 &["config line 2: webrtc.connect_timeout_ms = 500 must be between 1000 and 120000"],
             ),
             (
+                "[snapshot]\nquality = 0\n",
+                &["config line 2: snapshot.quality = 0 must be between 1 and 100"],
+            ),
+            (
                 "[pipeline]\nviewer_queue_frames = 1\n",
                 &["config line 2: pipeline.viewer_queue_frames = 1 must be between 2 and 1000"],
             ),
@@ -1423,6 +1444,8 @@ mod tests {
             volume = 0.5
             max_talk_s = 30
             jitter_ms = 100
+            [snapshot]
+            quality = 60
         "#;
         let expected = Config {
             http: HttpConfig {
@@ -1516,6 +1539,7 @@ mod tests {
                 max_talk_s: 30,
                 jitter_ms: 100,
             },
+            snapshot: SnapshotConfig { quality: 60 },
         };
         let config = Config::from_toml_str(text).unwrap();
         assert_eq!(config, expected);

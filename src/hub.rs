@@ -331,12 +331,30 @@ pub struct ViewerEstimate {
 }
 
 enum Command {
-    Join { wants_audio: bool, reply: oneshot::Sender<ViewerFeed> },
+    Join {
+        wants_audio: bool,
+        reply: oneshot::Sender<ViewerFeed>,
+    },
     Activate(ViewerId),
     Leave(ViewerId),
     Keyframe(ViewerId, KeyframeReason),
     Estimate(ViewerId, u64),
     Status(oneshot::Sender<HubStatus>),
+    /// Someone other than a viewer needs pictures (a snapshot): run capture until released.
+    Hold,
+    Release,
+}
+
+/// Keeps capture running while it lives (see [`HubHandle::hold_capture`]).
+pub struct CaptureHold {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Drop for CaptureHold {
+    fn drop(&mut self) {
+        // If the hub is already gone there is nothing to release.
+        let _ = self.commands.send(Command::Release);
+    }
 }
 
 /// The handle everyone else holds. Cheap to clone.
@@ -380,6 +398,13 @@ impl HubHandle {
     /// The viewer's congestion control estimates its path carries `bits_per_second`.
     pub fn report_estimate(&self, id: ViewerId, bits_per_second: u64) {
         let _ = self.commands.send(Command::Estimate(id, bits_per_second));
+    }
+
+    /// Starts capture (if it is on demand and idle) and keeps it running until the hold is
+    /// dropped; then the usual idle stop applies.
+    pub fn hold_capture(&self) -> CaptureHold {
+        let _ = self.commands.send(Command::Hold);
+        CaptureHold { commands: self.commands.clone() }
     }
 
     pub async fn status(&self) -> Result<HubStatus, HubError> {
@@ -607,6 +632,7 @@ pub fn spawn(
         )),
         commands: commands.clone(),
         video_progress: None,
+        holds: 0,
     };
     let send_stats = Arc::new(SendStats::default());
     let bitrate_kbps = hub.shared_bitrate.clone();
@@ -635,6 +661,8 @@ struct Hub {
     commands: mpsc::UnboundedSender<Command>,
     /// The running pipeline's start, then its latest video frame.
     video_progress: Option<Instant>,
+    /// Live [`CaptureHold`]s.
+    holds: usize,
 }
 
 impl Hub {
@@ -733,6 +761,14 @@ impl Hub {
                 let Some(viewer) = self.viewers.get_mut(&id) else { return };
                 viewer.estimate_bps = Some(bits_per_second);
                 self.adapt_bitrate(now);
+            }
+            Command::Hold => {
+                self.holds += 1;
+                self.viewers_changed(now);
+            }
+            Command::Release => {
+                self.holds = self.holds.saturating_sub(1);
+                self.viewers_changed(now);
             }
             Command::Status(reply) => {
                 let mut status = self.status.clone();
@@ -866,7 +902,7 @@ impl Hub {
     }
 
     fn wants_pipeline(&self) -> bool {
-        !self.settings.on_demand || !self.viewers.is_empty()
+        !self.settings.on_demand || !self.viewers.is_empty() || self.holds > 0
     }
 
     fn viewers_changed(&mut self, now: Instant) {

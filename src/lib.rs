@@ -14,6 +14,7 @@ pub mod peer;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod sessions;
+pub mod snapshot;
 pub mod source;
 pub mod state_file;
 pub mod systemd;

@@ -23,6 +23,8 @@ const STREAM_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) struct VideoSetup {
     pub track: VideoTrack,
     pub profile: watch::Receiver<ProfileLevelId>,
+    /// The latest raw picture, for snapshots.
+    pub still: watch::Receiver<Option<Arc<crate::media::RawFrame>>>,
 }
 
 pub(super) fn h264_settings(video: &VideoConfig) -> H264Settings {
@@ -101,8 +103,16 @@ pub(super) async fn setup(video: &VideoConfig) -> Result<VideoSetup, AppError> {
         ours
     };
     let (profile_tx, profile) = watch::channel(initial);
-    let track = VideoTrack { open, h264, orientation, raw_encoder, profile: Arc::new(profile_tx) };
-    Ok(VideoSetup { track, profile })
+    let (stills, still) = watch::channel(None);
+    let track = VideoTrack {
+        open,
+        h264,
+        orientation,
+        raw_encoder,
+        profile: Arc::new(profile_tx),
+        stills: Arc::new(stills),
+    };
+    Ok(VideoSetup { track, profile, still })
 }
 
 /// The runtime capability check for the hardware encoder: `auto` uses it when present,

@@ -31,6 +31,9 @@ pub enum ApiError {
     /// This client creates sessions faster than `http.max_sessions_per_minute`.
     #[error("too many new sessions from this address; retry in {0} s")]
     TooFast(u64),
+    /// No picture could be had (camera unavailable, or an H.264-only source); says why.
+    #[error("{0}")]
+    NoPicture(String),
     /// The daemon is stopping and cannot take the request.
     #[error("the daemon is shutting down")]
     ShuttingDown,
@@ -59,9 +62,9 @@ impl ApiError {
                 StatusCode::NOT_ACCEPTABLE
             }
             ApiError::Peer(PeerError::Offer(_) | PeerError::WebRtc(_)) => StatusCode::BAD_REQUEST,
-            ApiError::Peer(PeerError::Hub(_) | PeerError::Ports(_)) | ApiError::ShuttingDown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Peer(PeerError::Hub(_) | PeerError::Ports(_))
+            | ApiError::ShuttingDown
+            | ApiError::NoPicture(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

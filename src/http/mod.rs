@@ -51,6 +51,10 @@ pub struct AppState {
     pub cors: Arc<CorsOrigins>,
     pub sources: SourceWatches,
     pub about: Arc<About>,
+    /// The latest raw picture the video thread produced, for `/snapshot.jpg`.
+    pub still: tokio::sync::watch::Receiver<Option<Arc<crate::media::RawFrame>>>,
+    /// `snapshot.quality`.
+    pub snapshot_quality: u8,
 }
 
 /// Facts about this daemon that do not change while it runs, for `/api/status` and `/metrics`.
@@ -105,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus_metrics))
         .route("/api/status", get(api_status))
+        .route("/snapshot.jpg", get(snapshot))
         .route("/whep", post(create_session).options(whep_options))
         .route(
             "/whep/{id}",
@@ -261,6 +266,42 @@ async fn api_status(
     let Json(health) = healthz(State(state.clone()), headers).await?;
     let uptime_seconds = state.about.started.elapsed().as_secs();
     Ok(Json(Status { about: About::clone(&state.about), uptime_seconds, health }))
+}
+
+/// How old the latest picture may be to be served as is; older, the request waits for the next.
+const SNAPSHOT_FRESH: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long a snapshot waits for capture to deliver (on demand, the camera starts first).
+const SNAPSHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The latest picture as a JPEG. With nobody watching, capture is started for it and stops again
+/// after `pipeline.idle_stop_ms`.
+async fn snapshot(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&state, &headers).await?;
+    let _hold = state.hub.hold_capture();
+    let mut still = state.still.clone();
+    let fresh = |frame: &Option<Arc<crate::media::RawFrame>>| {
+        frame.as_ref().is_some_and(|f| f.captured.instant.elapsed() < SNAPSHOT_FRESH)
+    };
+    let frame = tokio::time::timeout(SNAPSHOT_WAIT, still.wait_for(fresh))
+        .await
+        .map_err(|_| {
+            let video = state.sources.video.borrow().clone();
+            let why = video.error.unwrap_or_else(|| {
+                "the video source delivered no raw picture (H.264 sources cannot be snapshotted yet)"
+                    .to_owned()
+            });
+            ApiError::NoPicture(format!("no picture within {} s: {why}", SNAPSHOT_WAIT.as_secs()))
+        })?
+        .map_err(|_| ApiError::ShuttingDown)?
+        .clone()
+        .expect("wait_for returned a value the predicate accepted, which is Some");
+    let quality = state.snapshot_quality;
+    let jpeg = tokio::task::spawn_blocking(move || crate::snapshot::encode_jpeg(&frame, quality))
+        .await
+        .map_err(|_| ApiError::ShuttingDown)?
+        .map_err(|e| ApiError::NoPicture(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], jpeg)
+        .into_response())
 }
 
 /// Preflight and WHEP discovery: which body type POST takes, and the ICE servers (so a page can

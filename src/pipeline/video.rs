@@ -16,6 +16,7 @@ use crate::encode::{EncodeError, Encoded};
 use crate::hub::{EncodeOutcome, EncodeReport, FrameSink, KeyframeCause, PipelineEvent};
 use crate::media::{CaptureTime, EncodedFrame};
 use crate::peer::sdp::ProfileLevelId;
+use crate::snapshot::StillSender;
 use crate::source::convert::Orientation;
 use crate::source::health::{HealthSession, SourceHealth, SourceState};
 use crate::source::supervisor::{Backoff, Decision, Outage};
@@ -38,6 +39,8 @@ pub struct VideoTrack {
     pub raw_encoder: RawEncoder,
     /// Where the stream's real profile-level-id is published for SDP answers.
     pub profile: Arc<watch::Sender<ProfileLevelId>>,
+    /// Where every raw picture is left for snapshots (an `Arc` swap per frame, no copy).
+    pub stills: StillSender,
 }
 
 /// Who encodes raw pictures.
@@ -88,11 +91,16 @@ impl H264Stage {
         frame: VideoFrame,
         settings: H264Settings,
         orientation: Orientation,
+        stills: &StillSender,
     ) -> Result<Vec<Coded>, SourceError> {
         let encoder_failed = |e: EncodeError| SourceError::Capture(format!("encoder: {e}"));
         let raw = match frame {
             VideoFrame::Raw(raw) => {
-                orientation.apply(raw).map_err(|e| SourceError::Capture(e.to_string()))?
+                let raw = Arc::new(
+                    orientation.apply(raw).map_err(|e| SourceError::Capture(e.to_string()))?,
+                );
+                stills.send_replace(Some(raw.clone()));
+                raw
             }
             VideoFrame::H264(unit) => {
                 self.force_keyframe = false;
@@ -220,7 +228,7 @@ pub(super) fn run(track: VideoTrack, health: HealthSession, control: Control, si
                 }
                 let forced = stage.force_keyframe.then_some(forced_cause);
                 let started = Instant::now();
-                let coded = stage.encode(frame, track.h264, track.orientation);
+                let coded = stage.encode(frame, track.h264, track.orientation, &track.stills);
                 encoding = Some((started.elapsed(), raw, forced));
                 coded.map(Some)
             });
@@ -400,6 +408,7 @@ mod tests {
             orientation: Orientation::default(),
             raw_encoder: RawEncoder::Openh264,
             profile: Arc::new(profile),
+            stills: Arc::new(watch::channel(None).0),
         };
         let (reporter, health) = health_channel();
         let (sink, mut events) = FrameSink::detached(256);
@@ -473,6 +482,7 @@ mod tests {
             orientation: Orientation::default(),
             raw_encoder: RawEncoder::Openh264,
             profile: Arc::new(profile),
+            stills: Arc::new(watch::channel(None).0),
         };
         let (reporter, health) = health_channel();
         let (sink, _events) = FrameSink::detached(4);

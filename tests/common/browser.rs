@@ -85,8 +85,25 @@ pub fn view(url: &str, pages: u32, seconds: u32) -> Vec<PageReport> {
 
 /// [`view`] with more viewer.mjs arguments (e.g. `--accept-any-certificate`).
 pub fn view_with(url: &str, pages: u32, seconds: u32, extra: &[&str]) -> Vec<PageReport> {
+    run(Command::new("node"), url, pages, seconds, extra)
+}
+
+/// [`view_with`] with Chromium inside network namespace `ns` (made with `ip netns`).
+pub fn view_in_netns(
+    ns: &str,
+    url: &str,
+    pages: u32,
+    seconds: u32,
+    extra: &[&str],
+) -> Vec<PageReport> {
+    let mut node = Command::new("ip");
+    node.args(["netns", "exec", ns, "node"]);
+    run(node, url, pages, seconds, extra)
+}
+
+fn run(mut node: Command, url: &str, pages: u32, seconds: u32, extra: &[&str]) -> Vec<PageReport> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/viewer.mjs");
-    let output = Command::new("node")
+    let output = node
         .arg(script)
         .args(["--url", url, "--pages", &pages.to_string(), "--seconds", &seconds.to_string()])
         .arg("--timecode")

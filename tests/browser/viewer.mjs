@@ -3,6 +3,7 @@
 //
 //   node viewer.mjs --url http://127.0.0.1:8080/ [--pages N] [--seconds S] [--timecode]
 //                   [--accept-any-certificate] [--basic NAME:PASSWORD] [--restart-ice]
+//                   [--network-change FILE]
 //
 // Launches ONE Chromium (Debian's /usr/bin/chromium, or $CHROMIUM), opens N tabs at --url (the
 // daemon's embedded viewer page), waits until every tab has rendered a video frame, samples for S
@@ -19,7 +20,9 @@
 // trickled (PATCHes, candidates, end-of-candidates), its ICE restarts and the selected candidate
 // pair (types and the ICE username fragment in use). --restart-ice makes every page restart ICE
 // (as after a network change) once it shows frames, and samples after the restart: the pair's
-// ufragBefore is the one before it. Exits 1 (reason on stderr) when a tab
+// ufragBefore is the one before it. --network-change FILE is the same with the network itself as
+// the trigger: once every page shows frames the harness writes FILE, the caller changes the
+// network (within 30 s), and the page must notice and restart ICE on its own. Exits 1 (reason on stderr) when a tab
 // shows no frame within 20 s, 2 on bad arguments.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -34,7 +37,7 @@ const CHROMIUM_ARGS = [
 
 function usage(msg) {
   if (msg) process.stderr.write(`viewer.mjs: ${msg}\n`);
-  process.stderr.write('usage: node viewer.mjs --url URL [--pages N] [--seconds S] [--timecode] [--accept-any-certificate] [--basic NAME:PASSWORD] [--restart-ice]\n');
+  process.stderr.write('usage: node viewer.mjs --url URL [--pages N] [--seconds S] [--timecode] [--accept-any-certificate] [--basic NAME:PASSWORD] [--restart-ice] [--network-change FILE]\n');
   process.exit(2);
 }
 
@@ -45,7 +48,7 @@ function basicCredentials(text) {
 }
 
 function parseArgs(argv) {
-  const opts = { url: null, pages: 1, seconds: 5, timecode: false, anyCertificate: false, basic: null, restartIce: false };
+  const opts = { url: null, pages: 1, seconds: 5, timecode: false, anyCertificate: false, basic: null, restartIce: false, networkChange: null };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
     const value = () => inline ?? argv[++i] ?? usage(`${flag} needs a value`);
@@ -57,6 +60,7 @@ function parseArgs(argv) {
       case '--accept-any-certificate': opts.anyCertificate = true; break;
       case '--basic': opts.basic = value(); break;
       case '--restart-ice': opts.restartIce = true; break;
+      case '--network-change': opts.networkChange = value(); break;
       case '-h': case '--help': usage(); break;
       default: usage(`unknown argument ${argv[i]}`);
     }
@@ -156,25 +160,23 @@ async function selectedPair() {
   };
 }
 
-// Restarts ICE through the page's own code path and waits until a pair of the new generation
-// carries the media. Returns the ufrag in use before.
-async function restartIce(page, index) {
+// Waits until a pair of a new ICE generation carries the page's media after `trigger` (which
+// starts the restart, or lets the network break) ran. Returns the ufrag in use before and the
+// milliseconds from the trigger until the new pair was selected.
+async function restartIce(page, index, trigger, timeoutMs) {
   const before = (await page.evaluate(selectedPair))?.localUfrag ?? null;
-  await page.evaluate(() => window.camrtc.restartIce());
-  try {
-    await page.waitForFunction(async (before) => {
-      const pc = window.__harness.pcs.at(-1);
-      let ufrag = null;
-      (await pc.getStats()).forEach((s) => {
-        if (s.type === 'transport' && s.selectedCandidatePairId) ufrag = s.iceLocalUsernameFragment;
-      });
-      return window.camrtc.restarts.succeeded > 0 && ufrag && ufrag !== before;
-    }, before, { timeout: 10_000, polling: 100 });
-  } catch {
-    const state = await page.evaluate(() => JSON.stringify(window.camrtc)).catch(() => '?');
-    throw new Error(`page ${index}: ICE restart did not take over within 10 s (${state})`);
+  await trigger();
+  const triggered = performance.now();
+  // Polled from here: getStats is async, and waitForFunction does not await a predicate's promise.
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ufrag = (await page.evaluate(selectedPair))?.localUfrag ?? null;
+    const succeeded = await page.evaluate(() => window.camrtc.restarts.succeeded);
+    if (succeeded > 0 && ufrag && ufrag !== before) return { before, ms: performance.now() - triggered };
+    await new Promise((r) => setTimeout(r, 100));
   }
-  return before;
+  const state = await page.evaluate(() => JSON.stringify(window.camrtc)).catch(() => '?');
+  throw new Error(`page ${index}: ICE restart did not take over within ${timeoutMs / 1000} s (${state})`);
 }
 
 function percentile(sorted, p) {
@@ -222,9 +224,15 @@ async function main() {
     }
     await Promise.all(pages.map((p) => p.goto(opts.url, { waitUntil: 'load' })));
     await Promise.all(pages.map((p, i) => waitFirstFrame(p, i)));
-    const ufragsBefore = opts.restartIce
-      ? await Promise.all(pages.map((p, i) => restartIce(p, i)))
-      : pages.map(() => null);
+    let restarted = pages.map(() => ({ before: null, ms: null }));
+    if (opts.restartIce) {
+      const requested = (p) => () => p.evaluate(() => window.camrtc.restartIce());
+      restarted = await Promise.all(pages.map((p, i) => restartIce(p, i, requested(p), 10_000)));
+    } else if (opts.networkChange) {
+      let told = false;
+      const tell = async () => { if (!told) { told = true; fs.writeFileSync(opts.networkChange, 'frames\n'); } };
+      restarted = await Promise.all(pages.map((p, i) => restartIce(p, i, tell, 30_000)));
+    }
 
     // Unmute through the page's own button: Chromium reports totalAudioEnergy 0 for muted media.
     await Promise.all(pages.map((p) => p.evaluate(() => {
@@ -273,7 +281,7 @@ async function main() {
         trickled: harness.camrtc.trickled,
         restarts: harness.camrtc.restarts,
         sessions: harness.camrtc.sessions,
-        selectedPair: pair && { ...pair, ufragBefore: ufragsBefore[i] },
+        selectedPair: pair && { ...pair, ufragBefore: restarted[i].before, restartMs: round1(restarted[i].ms) },
       };
     }));
     process.stdout.write(JSON.stringify({ pages: results }) + '\n');

@@ -55,6 +55,9 @@ pub struct SelectedPair {
     pub local_ufrag: Option<String>,
     /// With --restart-ice, the ufrag in use before the restart.
     pub ufrag_before: Option<String>,
+    /// With --restart-ice or --network-change: from the trigger until a pair of the new ICE
+    /// generation was selected (polled every 100 ms).
+    pub restart_ms: Option<f64>,
 }
 
 #[derive(Debug, serde::Deserialize)]

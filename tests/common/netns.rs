@@ -199,8 +199,14 @@ impl Lab {
     /// The daemon (test sources, no auth) in `ns`, with `webrtc` as its `[webrtc]` section and
     /// its debug log in camrtc.log; returns once it answers HTTP.
     pub fn start_daemon(&mut self, ns: &str, webrtc: &str) {
+        self.start_daemon_listening(ns, "127.0.0.1:8080", webrtc);
+    }
+
+    /// [`Lab::start_daemon`] with HTTP on `listen` (port 8080, so that [`DAEMON_HTTP`] still
+    /// reaches it), for viewers in other namespaces that signal over the lab's links.
+    pub fn start_daemon_listening(&mut self, ns: &str, listen: &str, webrtc: &str) {
         let config = format!(
-            "[http]\nlisten = \"127.0.0.1:8080\"\n\
+            "[http]\nlisten = \"{listen}\"\n\
              [video]\nsource = \"test\"\nwidth = 320\nheight = 240\n\
              [audio]\nsource = \"test\"\n\
              [webrtc]\n{webrtc}\nconnect_timeout_ms = 15000\n\

@@ -261,6 +261,7 @@ pub async fn run(
             loopback: config.webrtc.include_loopback_candidates,
         }),
         udp_ports: config.webrtc.udp_ports().map(crate::peer::nat::PortPool::new),
+        ice_tcp: config.webrtc.ice_tcp,
     };
     let state = AppState {
         hub,

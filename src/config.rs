@@ -322,6 +322,8 @@ pub struct WebRtcConfig {
     pub exclude_interfaces: Vec<String>,
     /// Also offer IPv6 host candidates.
     pub ipv6: bool,
+    /// Also offer passive ICE-TCP host candidates, for viewers whose networks block UDP.
+    pub ice_tcp: bool,
 }
 
 impl Default for WebRtcConfig {
@@ -338,6 +340,7 @@ impl Default for WebRtcConfig {
             interfaces: Vec::new(),
             exclude_interfaces: Vec::new(),
             ipv6: false,
+            ice_tcp: false,
         }
     }
 }
@@ -1414,6 +1417,7 @@ mod tests {
             interfaces = ["eth0", "wlan0"]
             exclude_interfaces = ["docker0"]
             ipv6 = true
+            ice_tcp = true
 
             [[webrtc.ice_servers]]
             urls = ["stun:stun.example.org:3478", "stun:[2001:db8::1]:3478"]
@@ -1522,6 +1526,7 @@ mod tests {
                 interfaces: vec!["eth0".to_owned(), "wlan0".to_owned()],
                 exclude_interfaces: vec!["docker0".to_owned()],
                 ipv6: true,
+                ice_tcp: true,
             },
             auth: AuthConfig {
                 mode: AuthMode::Basic,

@@ -1,6 +1,7 @@
 //! A daemon behind a router that forwards a UDP port range to it, with the router's public
 //! address in `webrtc.nat_1to1_ips` and the range in `udp_port_min`/`udp_port_max`: a viewer
-//! that can reach only the public address connects through the advertised 1:1 candidate.
+//! that can reach only the public address connects through the advertised 1:1 candidate. Two
+//! viewers connect at the same time, each through its own port of the range.
 //!
 //! Namespaces as in tests/stun_nat.rs (home, router, public) but no STUN server, and the router
 //! is a strict home router (nftables): it masquerades, forwards 40000-40009/udp from its public
@@ -57,11 +58,19 @@ fn viewer_reaches_the_daemon_through_a_forwarded_port_range() {
         ),
     );
 
-    for viewer in 1..=2 {
-        let (signal, network) = (home.clone(), plain_network(&public_ip));
-        let outcome = in_netns(&public, move || watch(signal, network, false));
-        let label = format!("nat_port_forward (viewer {viewer})");
+    // Two viewers at once: each session holds its own port of the range while both play.
+    let (signal, ip) = (home.clone(), public_ip.clone());
+    let (first, second) = in_netns(&public, move || async move {
+        tokio::join!(
+            watch(signal.clone(), plain_network(&ip), false),
+            watch(signal, plain_network(&ip), false)
+        )
+    });
+    let mut ports_used = Vec::new();
+    for (viewer, outcome) in [(1, first), (2, second)] {
+        let label = format!("nat_port_forward (viewer {viewer}, concurrent)");
         outcome.print(&label);
+        ports_used.push(outcome.remote.port);
         let hosts = outcome.answered("host");
         let local_ports: Vec<u16> =
             hosts.iter().filter(|(address, _)| *address == daemon_ip).map(|(_, p)| *p).collect();
@@ -81,4 +90,5 @@ fn viewer_reaches_the_daemon_through_a_forwarded_port_range() {
             outcome.pair
         );
     }
+    assert_ne!(ports_used[0], ports_used[1], "concurrent viewers share a port: {ports_used:?}");
 }

@@ -42,6 +42,8 @@ pub struct PeerSettings {
     pub interfaces: std::sync::Arc<interfaces::InterfaceChoice>,
     /// Where each session's UDP port comes from when `webrtc.udp_port_min`/`max` fix them.
     pub udp_ports: Option<std::sync::Arc<nat::PortPool>>,
+    /// Also listen for ICE-TCP on the same addresses and port (`webrtc.ice_tcp`).
+    pub ice_tcp: bool,
 }
 
 /// Why a session could not be created or changed.

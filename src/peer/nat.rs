@@ -165,6 +165,7 @@ mod tests {
         a=candidate:713766899 1 udp 1694498815 203.0.113.7 51000 typ srflx raddr 192.168.1.20 rport 40000\r\n\
         a=candidate:5 1 udp 2130706431 fd00::20 40001 typ host\r\n\
         a=candidate:6 1 udp 2130706431 0a1b.local 40002 typ host\r\n\
+        a=candidate:7 1 tcp 1671430143 192.168.1.20 40000 typ host tcptype passive\r\n\
         a=end-of-candidates\r\n";
 
     fn candidates(sdp: &str) -> Vec<&str> {
@@ -186,6 +187,9 @@ mod tests {
                 "a=candidate:5 1 udp 2130706431 fd00::20 40001 typ host",
                 "a=candidate:5n 1 udp 2130706430 2001:db8::4 40001 typ host",
                 "a=candidate:6 1 udp 2130706431 0a1b.local 40002 typ host",
+                // ICE-TCP (webrtc.ice_tcp): the same forwarded port, its tcptype kept.
+                "a=candidate:7 1 tcp 1671430143 192.168.1.20 40000 typ host tcptype passive",
+                "a=candidate:7n 1 tcp 1671430142 198.51.100.4 40000 typ host tcptype passive",
             ]
         );
         // Everything else is untouched, line endings included.

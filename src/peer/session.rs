@@ -264,6 +264,9 @@ pub async fn create_session(
         choice: Arc::clone(&settings.interfaces),
         port: port.as_ref().map_or(0, nat::PortLease::port),
     };
+    // The leased number for TCP too, so one forwarded range serves both; a TCP port that is
+    // taken only costs this viewer its TCP candidates (the crate logs it), never the session.
+    let tcp_addrs = if settings.ice_tcp { vec![udp_addrs.clone()] } else { Vec::new() };
     let pc: Arc<dyn PeerConnection> = Arc::new(
         PeerConnectionBuilder::new()
             .with_configuration(configuration)
@@ -272,6 +275,7 @@ pub async fn create_session(
             .with_interceptor_registry(registry)
             .with_handler(Arc::new(Forwarder { events: events_tx }))
             .with_udp_addrs(vec![udp_addrs])
+            .with_tcp_addrs(tcp_addrs)
             .build()
             .await?,
     );

@@ -154,6 +154,7 @@ async function selectedPair() {
   const local = report.get(pair.localCandidateId) ?? {}, remote = report.get(pair.remoteCandidateId) ?? {};
   return {
     local: local.candidateType ?? null, remote: remote.candidateType ?? null,
+    protocol: local.protocol ?? null,
     localAddress: `${local.address ?? '?'}:${local.port ?? '?'}`,
     remoteAddress: `${remote.address ?? '?'}:${remote.port ?? '?'}`,
     localUfrag: transport.iceLocalUsernameFragment ?? null,

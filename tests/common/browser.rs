@@ -50,6 +50,8 @@ pub struct SelectedPair {
     /// Candidate types: host, srflx, prflx, relay.
     pub local: Option<String>,
     pub remote: Option<String>,
+    /// "udp" or "tcp".
+    pub protocol: Option<String>,
     pub local_address: String,
     pub remote_address: String,
     pub local_ufrag: Option<String>,

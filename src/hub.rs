@@ -65,6 +65,9 @@ pub enum PipelineEvent {
     Audio(EncodedFrame),
     /// What the video encoder did with one picture (sent before the frame it produced, if any).
     Encoded(EncodeReport),
+    /// A captured picture the video thread left out, not given to the encoder, because encoding
+    /// every picture had been taking nearly the whole frame interval (CPU pressure).
+    Thinned,
     /// The pipeline gave up (device gone, encoder error); the hub restarts it with backoff.
     Failed(PipelineError),
 }
@@ -118,6 +121,8 @@ pub struct DropCounts {
     pub audio_queue_full: u64,
     /// Pictures the encoder's rate control skipped (before fan-out: every viewer misses them).
     pub encoder_skip: u64,
+    /// Pictures left out before encoding to keep up under CPU pressure (every viewer misses them).
+    pub cpu_pressure: u64,
     /// Frames a session failed to write to its transport.
     pub send_error: u64,
 }
@@ -861,6 +866,7 @@ impl Hub {
                     EncodeOutcome::Skipped => self.status.drops.encoder_skip += 1,
                 }
             }
+            PipelineEvent::Thinned => self.status.drops.cpu_pressure += 1,
             PipelineEvent::Failed(error) => {
                 tracing::error!(%error, retry_in = ?self.restart_backoff, "media pipeline failed");
                 self.status.last_pipeline_error = Some(error.0);

@@ -67,6 +67,7 @@ async fn metrics_and_status_describe_a_watching_viewer() {
     assert_eq!(drops("video_queue_full") + drops("video_resync") + drops("send_error"), 0.0);
     // Present even when nothing was lost (a rate-control skip is legitimate, so only its presence).
     drops("encoder_skip");
+    drops("cpu_pressure");
     drops("pipeline_overflow");
 
     let status: serde_json::Value = client

@@ -184,13 +184,15 @@ impl Collector for Snapshot {
             "drops",
             "Frames lost before reaching a viewer, by reason: a viewer's queue full (video or \
              audio), video skipped until a keyframe after such a loss, the encoder's rate control \
-             skipping a picture, the hub behind the pipeline, a transport write failing.",
+             skipping a picture, pictures left out unencoded under CPU pressure, the hub behind \
+             the pipeline, a transport write failing.",
             "reason",
             [
                 ("video_queue_full", d.video_queue_full),
                 ("video_resync", d.video_resync),
                 ("audio_queue_full", d.audio_queue_full),
                 ("encoder_skip", d.encoder_skip),
+                ("cpu_pressure", d.cpu_pressure),
                 ("pipeline_overflow", hub.pipeline_overflow),
                 ("send_error", d.send_error),
             ],
@@ -278,6 +280,7 @@ mod tests {
         hub.keyframe_requests.picture_loss = 4;
         hub.keyframe_causes.periodic = 6;
         hub.drops.encoder_skip = 3;
+        hub.drops.cpu_pressure = 9;
         hub.encode_time.observe(Duration::from_micros(4500));
         hub.capture_to_sent.observe(Duration::from_millis(12));
         for millis in [1, 3, 3, 40, 2000] {
@@ -310,6 +313,7 @@ mod tests {
             "camrtc_capture_to_hub_seconds_count 5",
             "camrtc_keyframes_produced_total{cause=\"periodic\"} 6",
             "camrtc_drops_total{reason=\"encoder_skip\"} 3",
+            "camrtc_drops_total{reason=\"cpu_pressure\"} 9",
             "camrtc_encode_time_seconds_bucket{le=\"0.002\"} 0",
             "camrtc_encode_time_seconds_bucket{le=\"0.005\"} 1",
             "camrtc_capture_to_sent_seconds_bucket{le=\"0.02\"} 1",

@@ -336,6 +336,8 @@ async fn encoder_reports_and_send_stats_reach_the_status() {
     probe.push(report(EncodeOutcome::Keyframe(KeyframeCause::Start), 8));
     probe.push(report(EncodeOutcome::Delta, 4));
     probe.push(report(EncodeOutcome::Skipped, 4));
+    probe.push(PipelineEvent::Thinned);
+    probe.push(PipelineEvent::Thinned);
     probe.push(report(EncodeOutcome::Keyframe(KeyframeCause::Requested), 9));
     probe.push(report(EncodeOutcome::Keyframe(KeyframeCause::Periodic), 9));
     let captured = std::time::Instant::now();
@@ -351,6 +353,7 @@ async fn encoder_reports_and_send_stats_reach_the_status() {
     );
     assert_eq!(status.keyframe_causes, KeyframeCauseCounts { start: 1, requested: 1, periodic: 1 });
     assert_eq!(status.drops.encoder_skip, 1);
+    assert_eq!(status.drops.cpu_pressure, 2, "thinned pictures are not encode reports");
     assert_eq!(status.drops.send_error, 1);
     assert_eq!(status.capture_to_sent.count(), 1);
     assert_eq!(

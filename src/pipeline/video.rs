@@ -223,6 +223,7 @@ pub(super) fn run(track: VideoTrack, health: HealthSession, control: Control, si
                 }
                 let raw = matches!(frame, VideoFrame::Raw(_));
                 // A camera's own H.264 cannot be thinned out: every picture may be a reference.
+                // Ok(None) means exactly this: a picture left out.
                 if raw && !governor.admit() {
                     return Ok(None);
                 }
@@ -234,7 +235,10 @@ pub(super) fn run(track: VideoTrack, health: HealthSession, control: Control, si
             });
             let coded = match result {
                 Ok(Some(coded)) => coded,
-                Ok(None) => continue,
+                Ok(None) => {
+                    sink.send(PipelineEvent::Thinned);
+                    continue;
+                }
                 Err(error) => {
                     drop(source);
                     if wait_to_retry(&mut outage, &error, &health, &stop) {

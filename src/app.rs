@@ -16,6 +16,8 @@ use crate::source::AudioSource;
 use crate::source::alsa::AlsaSource;
 use crate::source::health::health_channel;
 use crate::source::test_audio::TestToneSource;
+use crate::talkback::owner::FloorHandle;
+use crate::talkback::player::Player;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,6 +56,9 @@ pub enum AppError {
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Serve(std::io::Error),
+    /// The talkback player could not start (no Opus decoder, no thread).
+    #[error(transparent)]
+    Talkback(#[from] crate::talkback::player::PlayerError),
 }
 
 fn audio_opener(config: &Config) -> Option<AudioOpener> {
@@ -246,6 +251,7 @@ pub async fn run(
         shutdown.clone(),
     );
     let sessions = Sessions::spawn(config.http.max_sessions_per_minute);
+    let (talkback, player) = start_talkback(&config, shutdown.clone())?;
     let peer = PeerSettings {
         include_loopback_candidates: config.webrtc.include_loopback_candidates,
         video_profile: video.profile,
@@ -262,6 +268,7 @@ pub async fn run(
         }),
         udp_ports: config.webrtc.udp_ports().map(crate::peer::nat::PortPool::new),
         ice_tcp: config.webrtc.ice_tcp,
+        talkback,
     };
     let state = AppState {
         hub,
@@ -325,5 +332,25 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = hub_task.await;
+    if let Some(player) = player {
+        // Joins the playback thread once the floor task has let go of it (on `shutdown`).
+        let _ = tokio::task::spawn_blocking(move || player.stop()).await;
+    }
     served.map_err(AppError::Serve)
+}
+
+/// With `talkback.enabled`: the speaker's thread and the floor task that feeds it.
+fn start_talkback(
+    config: &Config,
+    shutdown: CancellationToken,
+) -> Result<(Option<FloorHandle>, Option<Player>), AppError> {
+    if !config.talkback.enabled {
+        return Ok((None, None));
+    }
+    let player = Player::start(&config.talkback)?;
+    let speaker = player.sender();
+    let max_talk = Duration::from_secs(u64::from(config.talkback.max_talk_s));
+    let floor = crate::talkback::owner::spawn(max_talk, move |input| speaker.send(input), shutdown);
+    tracing::info!(device = %config.talkback.device, "talkback enabled");
+    Ok((Some(floor), Some(player)))
 }

@@ -819,6 +819,7 @@ impl PipelineConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TalkbackConfig {
+    /// Viewers may send their microphone ("hold to talk" on the page).
     pub enabled: bool,
     /// ALSA playback device.
     pub device: String,
@@ -844,15 +845,6 @@ impl Default for TalkbackConfig {
 
 impl TalkbackConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.enabled {
-            // Only the speaker half exists (src/talkback/): saying yes must not silently do
-            // nothing.
-            return Err(ConfigError::invalid(
-                "talkback.enabled",
-                "= true: two-way audio is not available in this version yet (viewers cannot \
-                 send their voice); leave it false",
-            ));
-        }
         check_not_empty("talkback.device", &self.device)?;
         if !(0.0..=4.0).contains(&self.volume) {
             return Err(ConfigError::invalid(
@@ -1563,7 +1555,6 @@ mod tests {
             ("[talkback]\nmax_talk_s = 0\n", "talkback.max_talk_s"),
             ("[talkback]\njitter_ms = 50\n", "talkback.jitter_ms"),
             ("[talkback]\ndevice = \"\"\n", "talkback.device"),
-            ("[talkback]\nenabled = true\n", "talkback.enabled"),
         ] {
             let message = Config::from_toml_str(text).unwrap_err().to_string();
             assert!(message.contains(key) && message.contains("line 2"), "{text}: {message}");

@@ -16,6 +16,8 @@ pub struct SessionEntry {
     pub handle: SessionHandle,
     /// Who created it: only the same credentials may change or end it.
     pub owner: Principal,
+    /// How the talkback floor knows this session.
+    pub talker: crate::talkback::floor::TalkerId,
 }
 
 /// Why a new session was not given a place.

@@ -2,8 +2,11 @@
 //! browser sends it (two pairs swapped in transit), goes through the talkback player and lands in
 //! the raw file behind an ALSA `file` playback PCM at the right frequency and volume.
 
+mod common;
+
 use camrtc::config::TalkbackConfig;
 use camrtc::talkback::player::{Input, Player};
+use common::alsa::{played_samples, use_file_speaker, zero_crossing_hz};
 use std::f64::consts::TAU;
 use std::time::{Duration, Instant};
 
@@ -12,18 +15,7 @@ fn an_opus_tone_is_played_on_the_alsa_speaker_at_its_frequency() {
     let dir = std::env::temp_dir().join(format!("camrtc-talkback-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let outfile = dir.join("speaker.raw");
-    let asoundrc = dir.join("asound.conf");
-    std::fs::write(
-        &asoundrc,
-        format!(
-            "</usr/share/alsa/alsa.conf>\npcm.camrtc_speaker {{\n  type file\n  slave.pcm \"null\"\n  \
-             file \"{}\"\n  format \"raw\"\n}}\n",
-            outfile.display()
-        ),
-    )
-    .expect("write the ALSA configuration");
-    // SAFETY: this binary's only test, before any thread exists.
-    unsafe { std::env::set_var("ALSA_CONFIG_PATH", &asoundrc) };
+    use_file_speaker(&dir, &outfile);
 
     let mut encoder =
         opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).expect("encoder");
@@ -62,13 +54,10 @@ fn an_opus_tone_is_played_on_the_alsa_speaker_at_its_frequency() {
     let stopped = Instant::now();
     player.stop();
     eprintln!("player stopped {:?} after the last packet", stopped.elapsed());
-    let bytes = std::fs::read(&outfile).expect("read what was played");
-    let samples: Vec<i16> =
-        bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    let samples = played_samples(&outfile);
     // Skip the decoder's first 100 ms, as the viewer-side checks do.
     let steady = &samples[4800..samples.len().min(expected_bytes / 2)];
-    let crossings = steady.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
-    let hz = crossings as f64 / 2.0 / (steady.len() as f64 / 48_000.0);
+    let hz = zero_crossing_hz(steady);
     let rms =
         (steady.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / steady.len() as f64).sqrt();
     eprintln!("talkback playback: {} samples, tone {hz:.1} Hz, RMS {rms:.0}", samples.len());

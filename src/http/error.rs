@@ -4,6 +4,7 @@
 use crate::auth::AuthError;
 use crate::hub::HubError;
 use crate::peer::PeerError;
+use crate::talkback::owner::TalkError;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -40,6 +41,12 @@ pub enum ApiError {
     /// Session creation or update failed.
     #[error(transparent)]
     Peer(#[from] PeerError),
+    /// `/whep/{id}/talk` on a daemon whose `talkback.enabled` is false.
+    #[error("talkback is disabled on this camera (talkback.enabled = false)")]
+    TalkbackDisabled,
+    /// The floor was refused (someone else is talking) or talkback has stopped.
+    #[error(transparent)]
+    Talk(#[from] TalkError),
 }
 
 impl From<HubError> for ApiError {
@@ -56,7 +63,10 @@ impl ApiError {
             ApiError::TooFast(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound | ApiError::Peer(PeerError::Ended) => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::Peer(PeerError::Ended) | ApiError::TalkbackDisabled => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::Talk(TalkError::Busy(_)) => StatusCode::CONFLICT,
             ApiError::Peer(PeerError::StaleEtag) => StatusCode::PRECONDITION_FAILED,
             ApiError::Peer(PeerError::Offer(e)) if e.is_unsupported_media() => {
                 StatusCode::NOT_ACCEPTABLE
@@ -64,6 +74,7 @@ impl ApiError {
             ApiError::Peer(PeerError::Offer(_) | PeerError::WebRtc(_)) => StatusCode::BAD_REQUEST,
             ApiError::Peer(PeerError::Hub(_) | PeerError::Ports(_))
             | ApiError::ShuttingDown
+            | ApiError::Talk(TalkError::Stopped)
             | ApiError::NoPicture(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -115,6 +115,7 @@ pub fn router(state: AppState) -> Router {
             "/whep/{id}",
             axum::routing::patch(patch_session).delete(delete_session).options(session_options),
         )
+        .route("/whep/{id}/talk", post(take_floor).delete(leave_floor).options(talk_options))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), cors))
         .with_state(state)
@@ -255,6 +256,15 @@ struct Status {
     uptime_seconds: u64,
     #[serde(flatten)]
     health: Health,
+    talkback: TalkbackStatus,
+}
+
+/// Whether viewers may talk, and whether one is: pages show "someone is talking" from it.
+#[derive(serde::Serialize)]
+struct TalkbackStatus {
+    enabled: bool,
+    #[serde(flatten)]
+    floor: Option<crate::talkback::owner::FloorStatus>,
 }
 
 /// Everything `/healthz` says plus what the daemon is configured to do and for how long it has
@@ -265,7 +275,12 @@ async fn api_status(
 ) -> Result<Json<Status>, ApiError> {
     let Json(health) = healthz(State(state.clone()), headers).await?;
     let uptime_seconds = state.about.started.elapsed().as_secs();
-    Ok(Json(Status { about: About::clone(&state.about), uptime_seconds, health }))
+    let floor = match &state.peer.talkback {
+        Some(floor) => Some(floor.status().await?),
+        None => None,
+    };
+    let talkback = TalkbackStatus { enabled: floor.is_some(), floor };
+    Ok(Json(Status { about: About::clone(&state.about), uptime_seconds, health, talkback }))
 }
 
 /// How old the latest picture may be to be served as is; older, the request waits for the next.
@@ -351,8 +366,10 @@ async fn create_session(
     let ended_id = id.clone();
     // The daemon's agent and the viewer get the same fresh credentials for this session.
     let ice_servers = state.ice.for_session(SystemTime::now());
+    let talker = rand::random();
     let peer::Created { handle, answer, etag } = peer::create_session(
         offer,
+        talker,
         &state.peer,
         ice::to_rtc(&ice_servers),
         state.hub.clone(),
@@ -364,7 +381,7 @@ async fn create_session(
         },
     )
     .await?;
-    reservation.insert(id.clone(), SessionEntry { handle, owner });
+    reservation.insert(id.clone(), SessionEntry { handle, owner, talker });
 
     let mut response = (StatusCode::CREATED, answer).into_response();
     let headers = response.headers_mut();
@@ -415,6 +432,46 @@ async fn delete_session(
     let entry = state.sessions.remove_owned(&id, principal).await.ok_or(ApiError::NotFound)?;
     entry.handle.close().await;
     Ok(StatusCode::OK)
+}
+
+async fn talk_options() -> Response {
+    (StatusCode::NO_CONTENT, preflight("POST, DELETE, OPTIONS")).into_response()
+}
+
+/// The session's floor and the session itself, checked like PATCH and DELETE check them.
+async fn session_floor(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<(crate::talkback::owner::FloorHandle, SessionEntry), ApiError> {
+    let principal = authorize(state, headers).await?;
+    let floor = state.peer.talkback.clone().ok_or(ApiError::TalkbackDisabled)?;
+    let entry = state.sessions.get_owned(id, principal).await.ok_or(ApiError::NotFound)?;
+    Ok((floor, entry))
+}
+
+/// "Hold to talk" pressed: 200 with the seconds the turn may last, or 409 when someone else is
+/// talking. The viewer's audio reaches the speaker only while it holds the floor.
+async fn take_floor(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (floor, entry) = session_floor(&state, &id, &headers).await?;
+    let granted = floor.request(entry.talker).await?;
+    Ok(Json(serde_json::json!({ "seconds_left": granted.as_secs() })).into_response())
+}
+
+/// "Hold to talk" released. Says whether this session held the floor (it may have been cut off
+/// by `talkback.max_talk_s` already).
+async fn leave_floor(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (floor, entry) = session_floor(&state, &id, &headers).await?;
+    let held = floor.release(entry.talker).await?;
+    Ok(Json(serde_json::json!({ "held": held })).into_response())
 }
 
 fn header_value(text: &str) -> Result<HeaderValue, ApiError> {

@@ -1,4 +1,5 @@
-//! One WebRTC peer connection per viewer, answering a recvonly WHEP offer with H.264 + Opus.
+//! One WebRTC peer connection per viewer, answering a recvonly WHEP offer with H.264 + Opus
+//! (and, with talkback, receiving the viewer's microphone from a sendrecv audio section).
 
 mod bandwidth;
 mod interfaces;
@@ -44,6 +45,9 @@ pub struct PeerSettings {
     pub udp_ports: Option<std::sync::Arc<nat::PortPool>>,
     /// Also listen for ICE-TCP on the same addresses and port (`webrtc.ice_tcp`).
     pub ice_tcp: bool,
+    /// The talkback floor, when `talkback.enabled`: viewers offering `sendrecv` audio are
+    /// answered `sendrecv` and their packets handed to it.
+    pub talkback: Option<crate::talkback::owner::FloorHandle>,
 }
 
 /// Why a session could not be created or changed.

@@ -136,6 +136,10 @@ pub struct AudioChoice {
     pub pt: u8,
     /// The `a=mid` of the audio section that payload type belongs to.
     pub mid: String,
+    /// The section is `sendrecv` (or has no direction): the viewer offers to send its
+    /// microphone, which talkback plays and which is otherwise declined with
+    /// [`decline_viewer_audio`].
+    pub viewer_sends: bool,
 }
 
 /// A WHEP viewer offers audio and video; talkback or a data channel would add one or two more.
@@ -250,9 +254,14 @@ pub fn choose_codecs(offer_sdp: &str, ours: &ProfileLevelId) -> Result<OfferChoi
             section.payload_types().find(|&pt| section.is_opus(pt)).map(|pt| (m, pt))
         });
     let audio = match audio {
-        Some((m, pt)) => {
-            Some(AudioChoice { pt, mid: mid(m).ok_or(SdpError::MissingMid { kind: "audio" })? })
-        }
+        Some((m, pt)) => Some(AudioChoice {
+            pt,
+            mid: mid(m).ok_or(SdpError::MissingMid { kind: "audio" })?,
+            viewer_sends: matches!(
+                media_direction(m, &session_direction),
+                Direction::SendRecv | Direction::Unspecified
+            ),
+        }),
         None => None,
     };
 
@@ -307,6 +316,52 @@ pub fn rewrite_h264_profile(offer_sdp: &str, pt: u8, ours: &ProfileLevelId) -> S
                 out.push_str(ending);
             }
             _ => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// Returns `offer_sdp` with the audio section `mid` made `recvonly`, so the webrtc crate answers
+/// `sendonly` and receives nothing from the viewer (talkback off). Every other byte is kept.
+///
+/// The crate's transceivers are `sendrecv` and would otherwise accept whatever a `sendrecv`
+/// offer sends; a direction attribute is added when the section has none (the default, and a
+/// session-level one, are `sendrecv`).
+pub fn decline_viewer_audio(offer_sdp: &str, mid: &str) -> String {
+    let mut out = String::with_capacity(offer_sdp.len() + 12);
+    let sections =
+        offer_sdp.split_inclusive('\n').fold(Vec::<Vec<&str>>::new(), |mut acc, line| {
+            if line.starts_with("m=") || acc.is_empty() {
+                acc.push(Vec::new());
+            }
+            acc.last_mut().expect("pushed above").push(line);
+            acc
+        });
+    let body = |line: &str| line.trim_end_matches(['\r', '\n']).to_owned();
+    for section in sections {
+        let is_it = section.first().is_some_and(|l| l.starts_with("m=audio"))
+            && section.iter().any(|l| body(l).strip_prefix("a=mid:") == Some(mid));
+        if !is_it {
+            section.iter().for_each(|line| out.push_str(line));
+            continue;
+        }
+        let ending = if section[0].ends_with("\r\n") { "\r\n" } else { "\n" };
+        let has_direction = section.iter().any(|l| {
+            matches!(body(l).as_str(), "a=sendrecv" | "a=sendonly" | "a=recvonly" | "a=inactive")
+        });
+        for line in section {
+            match body(line).as_str() {
+                "a=sendrecv" => {
+                    out.push_str("a=recvonly");
+                    out.push_str(ending);
+                }
+                text if !has_direction && text.strip_prefix("a=mid:") == Some(mid) => {
+                    out.push_str(line);
+                    out.push_str("a=recvonly");
+                    out.push_str(ending);
+                }
+                _ => out.push_str(line),
+            }
         }
     }
     out
@@ -586,8 +641,38 @@ mod tests {
         OfferChoice {
             video_pt,
             video_mid: video_mid.into(),
-            audio: audio.map(|(pt, mid)| AudioChoice { pt, mid: mid.into() }),
+            audio: audio.map(|(pt, mid)| AudioChoice { pt, mid: mid.into(), viewer_sends: false }),
         }
+    }
+
+    fn sending(mut choice: OfferChoice) -> OfferChoice {
+        if let Some(audio) = choice.audio.as_mut() {
+            audio.viewer_sends = true;
+        }
+        choice
+    }
+
+    #[test]
+    fn a_viewer_offering_its_microphone_is_seen_and_can_be_declined() {
+        // Chrome's audio section comes first.
+        let sendrecv = CHROME.replacen("a=recvonly", "a=sendrecv", 1);
+        let choice = choose_codecs(&sendrecv, &OURS).unwrap();
+        assert_eq!(choice, sending(self::choice(106, "1", Some((111, "0")))));
+        let declined = decline_viewer_audio(&sendrecv, "0");
+        assert_eq!(declined, CHROME, "only the direction line changed back");
+        assert_eq!(
+            choose_codecs(&declined, &OURS).unwrap(),
+            self::choice(106, "1", Some((111, "0")))
+        );
+
+        let absent = CHROME.replacen("a=recvonly\r\n", "", 1);
+        assert!(choose_codecs(&absent, &OURS).unwrap().audio.unwrap().viewer_sends);
+        let declined = decline_viewer_audio(&absent, "0");
+        assert_eq!(declined.lines().count(), absent.lines().count() + 1, "one line added");
+        assert!(declined.contains("a=mid:0\r\na=recvonly\r\n"), "{declined}");
+        assert!(!choose_codecs(&declined, &OURS).unwrap().audio.unwrap().viewer_sends);
+        assert_eq!(decline_viewer_audio(CHROME, "0"), CHROME, "recvonly stays");
+        assert_eq!(decline_viewer_audio(&sendrecv, "9"), sendrecv, "no such section");
     }
 
     /// Fixtures must stay CRLF (a careless editor or autocrlf would hide line-ending bugs).
@@ -672,9 +757,10 @@ mod tests {
     #[test]
     fn sendrecv_and_absent_direction_are_fine() {
         let sendrecv = CHROME.replace("a=recvonly", "a=sendrecv");
-        assert_eq!(choose_codecs(&sendrecv, &OURS).unwrap(), choice(106, "1", Some((111, "0"))));
+        let expected = sending(choice(106, "1", Some((111, "0"))));
+        assert_eq!(choose_codecs(&sendrecv, &OURS).unwrap(), expected);
         let absent = CHROME.replace("a=recvonly\r\n", "");
-        assert_eq!(choose_codecs(&absent, &OURS).unwrap(), choice(106, "1", Some((111, "0"))));
+        assert_eq!(choose_codecs(&absent, &OURS).unwrap(), expected);
     }
 
     #[test]

@@ -14,6 +14,8 @@ use super::sdp::{self, OfferChoice, ProfileLevelId};
 use super::{PeerError, PeerSettings, nat};
 use crate::hub::{HubHandle, KeyframeReason, ViewerFeed};
 use crate::media::EncodedFrame;
+use crate::talkback::floor::TalkerId;
+use crate::talkback::owner::FloorHandle;
 use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
@@ -22,12 +24,14 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
 };
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceServer,
@@ -119,6 +123,15 @@ enum PcEvent {
 
 struct Forwarder {
     events: mpsc::UnboundedSender<PcEvent>,
+    /// Where the viewer's microphone goes, when talkback accepted it.
+    talk: Option<Talker>,
+}
+
+/// A session as the talkback floor knows it.
+#[derive(Clone)]
+struct Talker {
+    floor: FloorHandle,
+    id: TalkerId,
 }
 
 #[async_trait::async_trait]
@@ -131,6 +144,24 @@ impl PeerConnectionEventHandler for Forwarder {
         if state == RTCIceGatheringState::Complete {
             let _ = self.events.send(PcEvent::GatheringComplete);
         }
+    }
+
+    /// The viewer's microphone: every packet goes to the floor, which plays it only while this
+    /// viewer holds the floor. The loop ends when the connection closes.
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let Some(talker) = self.talk.clone() else { return };
+        if track.kind().await != RtpCodecKind::Audio {
+            return;
+        }
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
+                let seq = packet.header.sequence_number;
+                if !talker.floor.packet(talker.id, seq, packet.payload.to_vec()).await {
+                    return;
+                }
+            }
+        });
     }
 }
 
@@ -188,7 +219,9 @@ fn media_engine(
         },
         RtpCodecKind::Video,
     )?;
-    if let (true, Some(audio)) = (settings.audio, &choice.audio) {
+    let talkback =
+        settings.talkback.is_some() && choice.audio.as_ref().is_some_and(|a| a.viewer_sends);
+    if let (true, Some(audio)) = (settings.audio || talkback, &choice.audio) {
         engine.register_codec(
             RTCRtpCodecParameters { rtp_codec: audio_codec(), payload_type: audio.pt },
             RtpCodecKind::Audio,
@@ -227,6 +260,7 @@ pub struct Created {
 /// minted per session).
 pub async fn create_session(
     offer: &str,
+    talker: TalkerId,
     settings: &PeerSettings,
     ice_servers: Vec<RTCIceServer>,
     hub: HubHandle,
@@ -237,7 +271,18 @@ pub async fn create_session(
     // must advertise the same one everywhere.
     let profile = *settings.video_profile.borrow();
     let choice = sdp::choose_codecs(offer, &profile)?;
-    let offer = sdp::rewrite_h264_profile(offer, choice.video_pt, &profile);
+    let mut offer = sdp::rewrite_h264_profile(offer, choice.video_pt, &profile);
+    let talk = settings.talkback.clone().map(|floor| Talker { floor, id: talker });
+    // The viewer's microphone is taken only when talkback can play it; otherwise the answer
+    // declines it (sendonly), as it did before talkback existed.
+    let receive_talk = match &choice.audio {
+        Some(audio) if audio.viewer_sends && talk.is_some() => true,
+        Some(audio) if audio.viewer_sends => {
+            offer = sdp::decline_viewer_audio(&offer, &audio.mid);
+            false
+        }
+        _ => false,
+    };
 
     let mut engine = media_engine(&choice, settings, &profile)?;
     let registry = register_default_interceptors(Registry::new(), &mut engine)?
@@ -273,14 +318,17 @@ pub async fn create_session(
             .with_media_engine(engine)
             .with_setting_engine(setting_engine)
             .with_interceptor_registry(registry)
-            .with_handler(Arc::new(Forwarder { events: events_tx }))
+            .with_handler(Arc::new(Forwarder {
+                events: events_tx,
+                talk: talk.clone().filter(|_| receive_talk),
+            }))
             .with_udp_addrs(vec![udp_addrs])
             .with_tcp_addrs(tcp_addrs)
             .build()
             .await?,
     );
 
-    let result = answer(&pc, &offer, &choice, settings, &profile, &mut events).await;
+    let result = answer(&pc, &offer, &choice, settings, receive_talk, &profile, &mut events).await;
     let (video, video_sender, audio, answer_sdp) = match result {
         Ok(ok) => ok,
         Err(error) => {
@@ -313,6 +361,7 @@ pub async fn create_session(
         commands: command_rx,
         connected: false,
         estimate,
+        talk,
         _port: port,
     };
     let connect_timeout = settings.connect_timeout;
@@ -353,6 +402,7 @@ async fn answer(
     offer: &str,
     choice: &OfferChoice,
     settings: &PeerSettings,
+    receive_talk: bool,
     profile: &ProfileLevelId,
     events: &mut mpsc::UnboundedReceiver<PcEvent>,
 ) -> Result<(Outgoing, Arc<dyn RtpSender>, Option<Outgoing>, String), PeerError> {
@@ -375,6 +425,17 @@ async fn answer(
         }
         _ => None,
     };
+    if receive_talk && audio.is_none() {
+        // No microphone here, but a speaker: receive the viewer's audio all the same.
+        pc.add_transceiver_from_kind(
+            RtpCodecKind::Audio,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                ..Default::default()
+            }),
+        )
+        .await?;
+    }
 
     let offer = RTCSessionDescription::offer(offer.to_owned())?;
     pc.set_remote_description(offer).await?;
@@ -408,6 +469,8 @@ struct Session {
     /// Set when an event handled outside the main loop (during a restart) ended the session.
     ended: Option<SessionEnd>,
     estimate: Estimate,
+    /// The talkback floor, which this session lets go of when it ends.
+    talk: Option<Talker>,
     /// `webrtc.nat_1to1_ips`, advertised again with a restart's new candidates.
     public_ips: Vec<std::net::IpAddr>,
     /// Returned to the pool when the session, its connection closed, is dropped.
@@ -472,6 +535,9 @@ impl Session {
                 }
             }
         };
+        if let Some(talk) = &self.talk {
+            talk.floor.release_later(talk.id);
+        }
         // Closing sends DTLS close_notify so the browser learns at once, not after ICE timeouts.
         if let Err(error) = self.pc.close().await {
             tracing::debug!(viewer = self.feed.id, %error, "closing the peer connection");

@@ -74,6 +74,14 @@ impl Floor {
         self.holder.is_some_and(|(holder, _)| holder == talker)
     }
 
+    /// How long the current turn has left, if someone holds the floor.
+    pub fn time_left(&mut self, now: Instant) -> Option<Duration> {
+        match self.state(now) {
+            FloorState::Taken { until, .. } => Some(until - now),
+            FloorState::Free => None,
+        }
+    }
+
     pub fn state(&mut self, now: Instant) -> FloorState {
         self.expire(now);
         match self.holder {

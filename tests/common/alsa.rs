@@ -44,6 +44,35 @@ pub fn use_file_pcm(dir: &Path, pcm_name: &str, infile: &Path) -> PathBuf {
     config
 }
 
+/// Writes an ALSA configuration with a playback PCM `camrtc_speaker` that stores raw S16 mono
+/// samples in `outfile`, and points this process's ALSA at it. Same precondition as
+/// [`use_file_pcm`]. The file lags what was written by one device buffer until the device is
+/// closed: the plugin writes out only what leaves its buffer.
+pub fn use_file_speaker(dir: &Path, outfile: &Path) -> PathBuf {
+    let config = dir.join("asound.conf");
+    let text = format!(
+        "</usr/share/alsa/alsa.conf>\npcm.camrtc_speaker {{\n  type file\n  slave.pcm \"null\"\n  \
+         file \"{}\"\n  format \"raw\"\n}}\n",
+        outfile.display()
+    );
+    std::fs::write(&config, text).expect("write the ALSA configuration");
+    // SAFETY: as in use_file_pcm, the caller runs this before any other thread exists.
+    unsafe { std::env::set_var("ALSA_CONFIG_PATH", &config) };
+    config
+}
+
+/// The samples `use_file_speaker`'s device has played so far.
+pub fn played_samples(outfile: &Path) -> Vec<i16> {
+    let bytes = std::fs::read(outfile).unwrap_or_default();
+    bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+}
+
+/// A tone's frequency from its zero crossings.
+pub fn zero_crossing_hz(samples: &[i16]) -> f64 {
+    let crossings = samples.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+    crossings as f64 / 2.0 / (samples.len() as f64 / 48_000.0)
+}
+
 /// The demo config with ALSA capture from `device` and the smallest, slowest picture (the VM runs
 /// the video encoder and decoder several times slower).
 pub fn config(device: &str) -> Config {

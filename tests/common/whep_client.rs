@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
@@ -86,6 +88,9 @@ pub struct WhepClient {
     pub pc: Arc<dyn PeerConnection>,
     pub events: mpsc::UnboundedReceiver<Event>,
     pub offer: String,
+    /// The microphone of a talking client ([`WhepClient::talking`]): its audio section is
+    /// sendrecv, as the viewer page's is when talkback is available.
+    pub talk: Option<Talk>,
     /// One message each time ICE gathering completes.
     gathered: mpsc::UnboundedReceiver<()>,
 }
@@ -326,16 +331,22 @@ impl WhepClient {
 
     /// [`WhepClient::new`] with its own ICE servers, transport policy and local address.
     pub async fn with_network(network: Network) -> WhepClient {
-        WhepClient::build(network, Receive::Decode).await
+        WhepClient::build(network, Receive::Decode, false).await
+    }
+
+    /// A client that also offers to send audio (a `sendrecv` audio section with an Opus track),
+    /// which it sends through [`WhepClient::talk`].
+    pub async fn talking() -> WhepClient {
+        WhepClient::build(Network::default(), Receive::Decode, true).await
     }
 
     /// A client that decodes nothing and only counts into `stats` (no [`Event::Video`] or
     /// [`Event::Audio`] events).
     pub async fn light(stats: Arc<LightStats>) -> WhepClient {
-        WhepClient::build(Network::default(), Receive::Light(stats)).await
+        WhepClient::build(Network::default(), Receive::Light(stats), false).await
     }
 
-    async fn build(network: Network, receive: Receive) -> WhepClient {
+    async fn build(network: Network, receive: Receive, talking: bool) -> WhepClient {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (gathered_tx, mut gathered) = mpsc::unbounded_channel();
         let mut engine = browser_like_engine();
@@ -376,7 +387,14 @@ impl WhepClient {
                 .await
                 .expect("peer connection builds"),
         );
+        let talk = talking.then(Talk::new);
         for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+            if let (RtpCodecKind::Audio, Some(talk)) = (kind, &talk) {
+                // A track of its own makes the audio section sendrecv, as a browser's
+                // addTransceiver('audio', {direction: 'sendrecv'}) does.
+                pc.add_track(talk.track.clone() as Arc<dyn TrackLocal>).await.expect("audio track");
+                continue;
+            }
             pc.add_transceiver_from_kind(
                 kind,
                 Some(RTCRtpTransceiverInit {
@@ -393,7 +411,7 @@ impl WhepClient {
             .await
             .expect("ICE gathering completes");
         let offer = pc.local_description().await.expect("local description set").sdp;
-        WhepClient { pc, events, offer, gathered }
+        WhepClient { pc, events, offer, talk, gathered }
     }
 
     /// POSTs the offer; on 201 applies the answer.
@@ -520,6 +538,97 @@ impl Received {
 
     pub fn audio_peak(&self) -> i16 {
         self.audio.iter().map(|s| s.saturating_abs()).max().unwrap_or(0)
+    }
+}
+
+/// A client's microphone: a 48 kHz mono tone, Opus-encoded in 20 ms packets as a browser sends.
+pub struct Talk {
+    track: Arc<TrackLocalStaticRTP>,
+    /// In a mutex only so that a client holding it can be shared (the encoder is not `Sync`).
+    encoder: Mutex<opus::Encoder>,
+    ssrc: u32,
+    sequence: u16,
+    timestamp: u32,
+    /// Samples sent so far, so a tone stays continuous across calls.
+    sample: u64,
+}
+
+impl Talk {
+    fn new() -> Talk {
+        let ssrc = rand::random();
+        let codec = RTCRtpCodec {
+            mime_type: MIME_TYPE_OPUS.to_owned(),
+            clock_rate: 48_000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+            rtcp_feedback: vec![],
+        };
+        let track = Arc::new(TrackLocalStaticRTP::new(rtc::media_stream::MediaStreamTrack::new(
+            "viewer".to_owned(),
+            "viewer-mic".to_owned(),
+            "viewer-mic".to_owned(),
+            RtpCodecKind::Audio,
+            vec![rtc::rtp_transceiver::rtp_sender::RTCRtpEncodingParameters {
+                rtp_coding_parameters: rtc::rtp_transceiver::rtp_sender::RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec,
+                ..Default::default()
+            }],
+        )));
+        let encoder = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)
+            .expect("Opus encoder");
+        Talk {
+            track,
+            encoder: Mutex::new(encoder),
+            ssrc,
+            sequence: rand::random(),
+            timestamp: rand::random(),
+            sample: 0,
+        }
+    }
+
+    /// Sends one 20 ms packet of a `hz` tone at `peak` (0..1 of full scale; 0 is silence).
+    /// Returns when it was handed to the connection.
+    pub async fn send_packet(&mut self, hz: f64, peak: f64) {
+        let amplitude = peak * f64::from(i16::MAX);
+        let pcm: Vec<i16> = (0..960u64)
+            .map(|i| {
+                let t = (self.sample + i) as f64 / 48_000.0;
+                (amplitude * (std::f64::consts::TAU * hz * t).sin()).round() as i16
+            })
+            .collect();
+        self.sample += 960;
+        let payload = self
+            .encoder
+            .get_mut()
+            .expect("no panic while held")
+            .encode_vec(&pcm, 4000)
+            .expect("Opus encodes");
+        let packet = rtc::rtp::Packet {
+            header: rtc::rtp::header::Header {
+                version: 2,
+                payload_type: 111,
+                sequence_number: self.sequence,
+                timestamp: self.timestamp,
+                ssrc: self.ssrc,
+                ..Default::default()
+            },
+            payload: Bytes::from(payload),
+        };
+        self.sequence = self.sequence.wrapping_add(1);
+        self.timestamp = self.timestamp.wrapping_add(960);
+        self.track.write_rtp(packet).await.expect("RTP written");
+    }
+
+    /// Sends `packets` packets of a tone, paced in real time as a microphone would.
+    pub async fn send_tone(&mut self, hz: f64, peak: f64, packets: usize) {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        for _ in 0..packets {
+            tick.tick().await;
+            self.send_packet(hz, peak).await;
+        }
     }
 }
 

@@ -18,6 +18,8 @@ pub struct SessionEntry {
     pub owner: Principal,
     /// How the talkback floor knows this session.
     pub talker: crate::talkback::floor::TalkerId,
+    /// Whether the session receives the viewer's microphone, without which it may not talk.
+    pub receives_talk: bool,
 }
 
 /// Why a new session was not given a place.

@@ -2,7 +2,8 @@
 //! (sendrecv audio). The first takes the floor and its 600 Hz tone lands in the raw file behind
 //! an ALSA `file` playback PCM at that frequency; the second is refused the floor (409) and its
 //! 400 Hz tone, sent at the same time, is not played but counted as dropped. Once the first lets
-//! go, the second may talk. Also prints mouth-to-speaker latency (docs/PERFORMANCE.md).
+//! go, the second may talk. A viewer that offered no microphone may not take the floor (400).
+//! Also prints mouth-to-speaker latency (docs/PERFORMANCE.md).
 
 mod common;
 
@@ -90,6 +91,11 @@ async fn run(file: &Path) {
     let (code, body) = talk(&second_session, reqwest::Method::POST).await;
     assert_eq!(code, 409, "the second viewer is refused: {body}");
     assert!(body.contains("someone else is talking"), "{body}");
+    let listener = WhepClient::new().await;
+    let created = listener.post(&daemon.url("/whep")).await.expect("session created");
+    let (code, body) = talk(&daemon.url(&created.location), reqwest::Method::POST).await;
+    assert_eq!(code, 400, "a viewer without a microphone may not take the floor: {body}");
+    listener.close().await;
     let talking = status(&daemon).await;
     assert_eq!(talking["talkback"]["talking"], true, "{talking}");
 

@@ -367,7 +367,7 @@ async fn create_session(
     // The daemon's agent and the viewer get the same fresh credentials for this session.
     let ice_servers = state.ice.for_session(SystemTime::now());
     let talker = rand::random();
-    let peer::Created { handle, answer, etag } = peer::create_session(
+    let peer::Created { handle, answer, etag, receives_talk } = peer::create_session(
         offer,
         talker,
         &state.peer,
@@ -381,7 +381,7 @@ async fn create_session(
         },
     )
     .await?;
-    reservation.insert(id.clone(), SessionEntry { handle, owner, talker });
+    reservation.insert(id.clone(), SessionEntry { handle, owner, talker, receives_talk });
 
     let mut response = (StatusCode::CREATED, answer).into_response();
     let headers = response.headers_mut();
@@ -458,6 +458,12 @@ async fn take_floor(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (floor, entry) = session_floor(&state, &id, &headers).await?;
+    if !entry.receives_talk {
+        // Holding the floor without sending anything would only silence everyone else.
+        return Err(ApiError::BadRequest(
+            "this session did not offer a microphone (its audio section is not sendrecv)".into(),
+        ));
+    }
     let granted = floor.request(entry.talker).await?;
     Ok(Json(serde_json::json!({ "seconds_left": granted.as_secs() })).into_response())
 }

@@ -253,6 +253,8 @@ pub struct Created {
     pub handle: SessionHandle,
     pub answer: String,
     pub etag: String,
+    /// The viewer's microphone is received (talkback on and a sendrecv audio section).
+    pub receives_talk: bool,
 }
 
 /// Answers a WHEP offer: builds the peer connection, waits (briefly) for our candidates, and
@@ -369,7 +371,12 @@ pub async fn create_session(
         let end = session.run(shutdown, connect_timeout).await;
         on_end(end);
     });
-    Ok(Created { handle: SessionHandle { commands }, answer: answer_sdp, etag })
+    Ok(Created {
+        handle: SessionHandle { commands },
+        answer: answer_sdp,
+        etag,
+        receives_talk: receive_talk,
+    })
 }
 
 /// A quoted entity tag of 64 random bits: it only has to change with every ICE generation.

@@ -59,6 +59,15 @@ pub enum AppError {
     /// The talkback player could not start (no Opus decoder, no thread).
     #[error(transparent)]
     Talkback(#[from] crate::talkback::player::PlayerError),
+    /// The persisted privacy setting cannot be read.
+    #[error(transparent)]
+    Privacy(#[from] crate::privacy::PrivacyError),
+    /// The doorbell button's GPIO line cannot be opened.
+    #[error(transparent)]
+    Doorbell(#[from] crate::events::doorbell::DoorbellError),
+    /// The motion detector's thread cannot start.
+    #[error("cannot start the motion detector: {0}")]
+    Motion(std::io::Error),
 }
 
 fn audio_opener(config: &Config) -> Option<AudioOpener> {
@@ -215,13 +224,41 @@ pub async fn run(
     config.validate()?;
     crate::peer::rtp::media_epoch();
     let crate::auth::Loaded { authenticator: auth, new_token } = Authenticator::load(&config.auth)?;
-    let video = video::setup(&config.video).await?;
+    let events = &config.events;
+    let bus = crate::events::spawn(
+        crate::events::Fanout {
+            public_url: events.public_url.clone(),
+            webhooks: events.webhooks.clone(),
+            delivery: events.delivery(),
+        },
+        shutdown.clone(),
+    );
+    let privacy_file = PathBuf::from(&config.privacy.state_file);
+    let private = {
+        let file = privacy_file.clone();
+        blocking(move || crate::privacy::load(&file)).await??
+    };
+    if private {
+        tracing::info!("privacy mode is on (saved): camera and microphone stay off");
+    }
+    let mut video = video::setup(&config.video).await?;
+    if let Some(motion) = events.motion() {
+        video.track.motion =
+            Some(crate::events::motion::spawn(motion, bus.clone()).map_err(AppError::Motion)?);
+    }
+    let doorbell = match events.doorbell() {
+        Some(gpio) => {
+            Some(blocking(move || crate::events::doorbell::GpioLine::open(&gpio)).await??)
+        }
+        None => None,
+    };
     let (video_health, video_health_watch) = health_channel();
     let (audio_health, audio_health_watch) = health_channel();
     let audio = audio_opener(&config).map(|open| AudioSettings {
         open,
         bitrate_kbps: config.audio.bitrate_kbps,
         health: audio_health,
+        sound: events.sound().map(|sound| (sound, bus.clone())),
     });
     let has_audio = audio.is_some();
     let wedge_video_after = crate::systemd::test_wedge_from_env().map_err(AppError::Unsupported)?;
@@ -241,6 +278,7 @@ pub async fn run(
             idle_stop: Duration::from_millis(u64::from(config.pipeline.idle_stop_ms)),
             viewer_queue_frames: config.pipeline.viewer_queue_frames,
             bitrate,
+            private,
         },
         Box::new(ThreadedPipelineFactory {
             video: video.track,
@@ -250,6 +288,15 @@ pub async fn run(
         }),
         shutdown.clone(),
     );
+    // Detectors watch and listen while nobody else does (privacy mode still stops everything).
+    let _detectors_hold =
+        (events.motion.enabled || (events.sound.enabled && has_audio)).then(|| hub.hold_capture());
+    if let Some(line) = doorbell {
+        let debounce = Duration::from_millis(u64::from(events.doorbell.debounce_ms));
+        tokio::spawn(crate::events::doorbell::run(line, debounce, bus.clone(), shutdown.clone()));
+    }
+    let privacy =
+        crate::privacy::spawn(private, privacy_file, hub.clone(), bus.clone(), shutdown.clone());
     let sessions = Sessions::spawn(config.http.max_sessions_per_minute);
     let (talkback, player) = start_talkback(&config, shutdown.clone())?;
     let peer = PeerSettings {
@@ -287,6 +334,8 @@ pub async fn run(
         about: Arc::new(about(&config)),
         still: video.still,
         snapshot_quality: config.snapshot.quality,
+        events: bus,
+        privacy,
     };
 
     let address = listener.local_addr().map_err(AppError::Serve)?;

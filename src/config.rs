@@ -9,6 +9,12 @@ use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 
+mod events;
+
+pub use events::{
+    BiasChoice, DoorbellConfig, EventsConfig, MotionConfig, PrivacyConfig, SoundConfig,
+};
+
 /// The shipped config file: every key, set to its default, with the documentation users read.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../config/camrtc.toml");
 
@@ -25,6 +31,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub talkback: TalkbackConfig,
     pub snapshot: SnapshotConfig,
+    pub events: EventsConfig,
+    pub privacy: PrivacyConfig,
 }
 
 /// `GET /snapshot.jpg`.
@@ -531,7 +539,21 @@ impl Config {
         self.auth.validate()?;
         self.pipeline.validate()?;
         self.talkback.validate()?;
-        check_range("snapshot.quality", self.snapshot.quality.into(), 1..=100, false)
+        check_range("snapshot.quality", self.snapshot.quality.into(), 1..=100, false)?;
+        self.events.validate()?;
+        if let (true, Some(why)) = (self.events.motion.enabled, self.video.delivers_h264()) {
+            return Err(ConfigError::invalid(
+                "events.motion.enabled",
+                format!("= true needs raw pictures, but {why}"),
+            ));
+        }
+        if self.events.sound.enabled && self.audio.source == AudioSourceKind::None {
+            return Err(ConfigError::invalid(
+                "events.sound.enabled",
+                "= true needs a microphone: audio.source is \"none\"",
+            ));
+        }
+        self.privacy.validate()
     }
 
     /// A config that needs no hardware: test pattern and tone, small enough for any machine, and
@@ -553,11 +575,25 @@ impl Config {
             pipeline: PipelineConfig::default(),
             talkback: TalkbackConfig::default(),
             snapshot: SnapshotConfig::default(),
+            events: EventsConfig::default(),
+            privacy: PrivacyConfig::default(),
         }
     }
 }
 
 impl VideoConfig {
+    /// Why the video thread will see no raw pictures (which orientation and motion detection
+    /// need), if it will not.
+    fn delivers_h264(&self) -> Option<&'static str> {
+        match self.source {
+            VideoSourceKind::Exec => Some("video.source = \"exec\" delivers H.264"),
+            _ if self.encoder == VideoEncoderKind::Passthrough => {
+                Some("video.encoder = \"passthrough\" sends the camera's H.264 untouched")
+            }
+            _ => None,
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         check_not_empty("video.device", &self.device)?;
         check_not_empty("video.command", &self.command)?;
@@ -598,14 +634,7 @@ impl VideoConfig {
             ));
         }
         let reorients = self.rotate != 0 || self.hflip || self.vflip;
-        let encoded = match self.source {
-            VideoSourceKind::Exec => Some("video.source = \"exec\" delivers H.264"),
-            _ if self.encoder == VideoEncoderKind::Passthrough => {
-                Some("video.encoder = \"passthrough\" sends the camera's H.264 untouched")
-            }
-            _ => None,
-        };
-        if let (true, Some(why)) = (reorients, encoded) {
+        if let (true, Some(why)) = (reorients, self.delivers_h264()) {
             let key = if self.rotate != 0 { "video.rotate" } else { "video.hflip" };
             return Err(ConfigError::invalid(
                 key,
@@ -1537,6 +1566,8 @@ mod tests {
                 jitter_ms: 100,
             },
             snapshot: SnapshotConfig { quality: 60 },
+            events: EventsConfig::default(),
+            privacy: PrivacyConfig::default(),
         };
         let config = Config::from_toml_str(text).unwrap();
         assert_eq!(config, expected);

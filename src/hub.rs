@@ -43,6 +43,8 @@ pub struct HubSettings {
     pub viewer_queue_frames: usize,
     /// Where bandwidth adaptation may move the encoder's bitrate.
     pub bitrate: BitrateLimits,
+    /// Privacy mode at start (persisted): no capture at all until it is switched off.
+    pub private: bool,
 }
 
 /// Why the hub could not serve a request.
@@ -284,6 +286,8 @@ impl Drop for LeaveOnDrop {
 /// A snapshot of the hub for /healthz and status lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct HubStatus {
+    /// Privacy mode: capture is stopped whoever watches (see [`HubHandle::set_privacy`]).
+    pub privacy: bool,
     pub viewers: usize,
     pub active_viewers: usize,
     pub pipeline_running: bool,
@@ -348,6 +352,7 @@ enum Command {
     /// Someone other than a viewer needs pictures (a snapshot): run capture until released.
     Hold,
     Release,
+    Privacy(bool),
 }
 
 /// Keeps capture running while it lives (see [`HubHandle::hold_capture`]).
@@ -410,6 +415,12 @@ impl HubHandle {
     pub fn hold_capture(&self) -> CaptureHold {
         let _ = self.commands.send(Command::Hold);
         CaptureHold { commands: self.commands.clone() }
+    }
+
+    /// Privacy mode on: capture stops now (camera and microphone closed) and stays stopped for
+    /// viewers and holds alike until it is switched off again.
+    pub fn set_privacy(&self, enabled: bool) {
+        let _ = self.commands.send(Command::Privacy(enabled));
     }
 
     pub async fn status(&self) -> Result<HubStatus, HubError> {
@@ -628,6 +639,7 @@ pub fn spawn(
         restart_at: None,
         restart_backoff: RESTART_BACKOFF_FIRST,
         status: HubStatus {
+            privacy: settings.private,
             video_bitrate_target_kbps: BitrateController::new(settings.bitrate).current_kbps(),
             ..HubStatus::default()
         },
@@ -678,7 +690,7 @@ impl Hub {
         shutdown: CancellationToken,
         send_stats: Arc<SendStats>,
     ) {
-        if !self.settings.on_demand {
+        if self.wants_pipeline() {
             self.start_pipeline(Instant::now());
         }
         loop {
@@ -773,6 +785,18 @@ impl Hub {
             }
             Command::Release => {
                 self.holds = self.holds.saturating_sub(1);
+                self.viewers_changed(now);
+            }
+            Command::Privacy(enabled) => {
+                self.status.privacy = enabled;
+                if enabled {
+                    self.idle_since = None;
+                    self.restart_at = None;
+                    if let Some(pipeline) = self.pipeline.take() {
+                        tracing::info!("privacy mode: stopping capture");
+                        pipeline.stop();
+                    }
+                }
                 self.viewers_changed(now);
             }
             Command::Status(reply) => {
@@ -908,7 +932,8 @@ impl Hub {
     }
 
     fn wants_pipeline(&self) -> bool {
-        !self.settings.on_demand || !self.viewers.is_empty() || self.holds > 0
+        !self.status.privacy
+            && (!self.settings.on_demand || !self.viewers.is_empty() || self.holds > 0)
     }
 
     fn viewers_changed(&mut self, now: Instant) {

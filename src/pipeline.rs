@@ -11,6 +11,7 @@ mod video;
 pub use video::{RawEncoder, VideoTrack};
 
 use crate::encode::opus::OpusEncoder;
+use crate::events::sound::SoundTap;
 use crate::hub::{FrameSink, Pipeline, PipelineError, PipelineFactory};
 use crate::source::health::HealthReporter;
 use crate::source::{AudioSource, SourceError, VideoSource};
@@ -41,6 +42,8 @@ pub struct AudioSettings {
     pub open: AudioOpener,
     pub bitrate_kbps: u32,
     pub health: HealthReporter,
+    /// The sound-level detector, run on the audio thread on every captured chunk.
+    pub sound: Option<(crate::events::sound::SoundSettings, crate::events::EventBus)>,
 }
 
 enum VideoCommand {
@@ -78,8 +81,9 @@ impl PipelineFactory for ThreadedPipelineFactory {
             let health = audio.health.session();
             let open = audio.open.clone();
             let stop = stop.clone();
+            let sound = audio.sound.clone().map(|(settings, bus)| SoundTap::new(settings, bus));
             spawn_named("camrtc-audio", move || {
-                audio::run(&open, encoder, &stop, &sink, &health);
+                audio::run(&open, encoder, &stop, &sink, &health, sound);
             })?;
         }
         Ok(Box::new(ThreadedPipeline { stop, video_commands }))

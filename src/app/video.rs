@@ -111,6 +111,7 @@ pub(super) async fn setup(video: &VideoConfig) -> Result<VideoSetup, AppError> {
         raw_encoder,
         profile: Arc::new(profile_tx),
         stills: Arc::new(stills),
+        motion: None,
     };
     Ok(VideoSetup { track, profile, still })
 }

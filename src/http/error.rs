@@ -35,6 +35,14 @@ pub enum ApiError {
     /// No picture could be had (camera unavailable, or an H.264-only source); says why.
     #[error("{0}")]
     NoPicture(String),
+    /// Privacy mode is on: the camera is off, so there is no picture to give.
+    #[error(
+        "privacy mode is on: the camera is off (POST /api/privacy {{\"enabled\": false}} to turn it back on)"
+    )]
+    Privacy,
+    /// The privacy setting could not be changed; says why.
+    #[error("{0}")]
+    PrivacyNotChanged(String),
     /// The daemon is stopping and cannot take the request.
     #[error("the daemon is shutting down")]
     ShuttingDown,
@@ -75,7 +83,9 @@ impl ApiError {
             ApiError::Peer(PeerError::Hub(_) | PeerError::Ports(_))
             | ApiError::ShuttingDown
             | ApiError::Talk(TalkError::Stopped)
-            | ApiError::NoPicture(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | ApiError::NoPicture(_)
+            | ApiError::Privacy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::PrivacyNotChanged(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! and map results to responses; sessions and media live elsewhere.
 
 mod error;
+mod events;
 pub mod metrics;
 pub mod server;
 pub mod tls;
@@ -55,6 +56,10 @@ pub struct AppState {
     pub still: tokio::sync::watch::Receiver<Option<Arc<crate::media::RawFrame>>>,
     /// `snapshot.quality`.
     pub snapshot_quality: u8,
+    /// Where `/events` subscribes.
+    pub events: crate::events::EventBus,
+    /// The privacy switch's owner.
+    pub privacy: crate::privacy::Privacy,
 }
 
 /// Facts about this daemon that do not change while it runs, for `/api/status` and `/metrics`.
@@ -110,6 +115,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(prometheus_metrics))
         .route("/api/status", get(api_status))
         .route("/snapshot.jpg", get(snapshot))
+        .route("/events", get(events::stream))
+        .route("/api/privacy", post(events::set_privacy).get(events::get_privacy))
         .route("/whep", post(create_session).options(whep_options))
         .route(
             "/whep/{id}",
@@ -292,6 +299,9 @@ const SNAPSHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// after `pipeline.idle_stop_ms`.
 async fn snapshot(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&state, &headers).await?;
+    if state.privacy.enabled() {
+        return Err(ApiError::Privacy);
+    }
     let _hold = state.hub.hold_capture();
     let mut still = state.still.clone();
     let fresh = |frame: &Option<Arc<crate::media::RawFrame>>| {

@@ -72,6 +72,7 @@ fn settings(queue: usize) -> HubSettings {
         idle_stop: Duration::from_secs(3),
         viewer_queue_frames: queue,
         bitrate: BitrateLimits { start_kbps: 1000, min_kbps: 150, max_kbps: 2000 },
+        private: false,
     }
 }
 
@@ -394,4 +395,45 @@ async fn the_weakest_active_viewer_steers_the_encoder() {
     hub.report_estimate(strong.id, 5_000_000);
     settle(&hub).await;
     assert_eq!(bitrates(), vec![1000, 289, 362]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn privacy_stops_capture_at_once_for_viewers_and_holds_and_resumes_after() {
+    let (hub, probe, _shutdown) = start(8);
+    let viewer = hub.join(true).await.expect("joins");
+    let hold = hub.hold_capture();
+    assert!(settle(&hub).await.pipeline_running);
+
+    hub.set_privacy(true);
+    let status = settle(&hub).await;
+    assert!(status.privacy);
+    assert!(!status.pipeline_running, "stopped without waiting for the idle grace period");
+    assert_eq!(probe.stops.load(Ordering::SeqCst), 1);
+    // Nothing brings it back while private: more viewers, holds, time.
+    let second = hub.join(true).await.expect("joins");
+    let second_hold = hub.hold_capture();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(!settle(&hub).await.pipeline_running);
+    assert_eq!(probe.starts.load(Ordering::SeqCst), 1);
+
+    hub.set_privacy(false);
+    let status = settle(&hub).await;
+    assert!(!status.privacy);
+    assert!(status.pipeline_running, "viewers still there: capture resumes");
+    assert_eq!(probe.starts.load(Ordering::SeqCst), 2);
+    drop((viewer, second, hold, second_hold));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hub_started_private_never_opens_the_camera() {
+    let probe = Probe::default();
+    let shutdown = CancellationToken::new();
+    let always_on = HubSettings { on_demand: false, private: true, ..settings(8) };
+    let (hub, _task) = spawn(always_on, Box::new(FakeFactory(probe.clone())), shutdown.clone());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let status = settle(&hub).await;
+    assert!(status.privacy && !status.pipeline_running);
+    assert_eq!(probe.starts.load(Ordering::SeqCst), 0);
+    hub.set_privacy(false);
+    assert!(settle(&hub).await.pipeline_running, "always-on capture starts when switched off");
 }

@@ -13,6 +13,7 @@ use crate::encode::m2m::M2mEncoder;
 use crate::encode::m2m::device::{M2mSettings, V4l2M2m};
 use crate::encode::passthrough::Passthrough;
 use crate::encode::{EncodeError, Encoded};
+use crate::events::motion::MotionTap;
 use crate::hub::{EncodeOutcome, EncodeReport, FrameSink, KeyframeCause, PipelineEvent};
 use crate::media::{CaptureTime, EncodedFrame};
 use crate::peer::sdp::ProfileLevelId;
@@ -41,6 +42,8 @@ pub struct VideoTrack {
     pub profile: Arc<watch::Sender<ProfileLevelId>>,
     /// Where every raw picture is left for snapshots (an `Arc` swap per frame, no copy).
     pub stills: StillSender,
+    /// The motion detector's thread, offered every raw picture without waiting.
+    pub motion: Option<MotionTap>,
 }
 
 /// Who encodes raw pictures.
@@ -92,6 +95,7 @@ impl H264Stage {
         settings: H264Settings,
         orientation: Orientation,
         stills: &StillSender,
+        motion: Option<&MotionTap>,
     ) -> Result<Vec<Coded>, SourceError> {
         let encoder_failed = |e: EncodeError| SourceError::Capture(format!("encoder: {e}"));
         let raw = match frame {
@@ -100,6 +104,9 @@ impl H264Stage {
                     orientation.apply(raw).map_err(|e| SourceError::Capture(e.to_string()))?,
                 );
                 stills.send_replace(Some(raw.clone()));
+                if let Some(motion) = motion {
+                    motion.offer(&raw);
+                }
                 raw
             }
             VideoFrame::H264(unit) => {
@@ -229,7 +236,13 @@ pub(super) fn run(track: VideoTrack, health: HealthSession, control: Control, si
                 }
                 let forced = stage.force_keyframe.then_some(forced_cause);
                 let started = Instant::now();
-                let coded = stage.encode(frame, track.h264, track.orientation, &track.stills);
+                let coded = stage.encode(
+                    frame,
+                    track.h264,
+                    track.orientation,
+                    &track.stills,
+                    track.motion.as_ref(),
+                );
                 encoding = Some((started.elapsed(), raw, forced));
                 coded.map(Some)
             });
@@ -413,6 +426,7 @@ mod tests {
             raw_encoder: RawEncoder::Openh264,
             profile: Arc::new(profile),
             stills: Arc::new(watch::channel(None).0),
+            motion: None,
         };
         let (reporter, health) = health_channel();
         let (sink, mut events) = FrameSink::detached(256);
@@ -487,6 +501,7 @@ mod tests {
             raw_encoder: RawEncoder::Openh264,
             profile: Arc::new(profile),
             stills: Arc::new(watch::channel(None).0),
+            motion: None,
         };
         let (reporter, health) = health_channel();
         let (sink, _events) = FrameSink::detached(4);

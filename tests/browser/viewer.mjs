@@ -256,6 +256,9 @@ async function main() {
         return {
           latencies: h.latencies, timecodeErrors: h.timecodeErrors, camrtc: JSON.parse(JSON.stringify(window.camrtc)),
           secureContext: window.isSecureContext,
+          banner: document.getElementById('event-banner')?.hidden === false
+            ? document.getElementById('event-banner').textContent : null,
+          privacyCover: document.getElementById('privacy-cover')?.hidden === false,
         };
       });
       const after = await p.evaluate(inboundStats);
@@ -282,6 +285,10 @@ async function main() {
         trickled: harness.camrtc.trickled,
         restarts: harness.camrtc.restarts,
         sessions: harness.camrtc.sessions,
+        events: harness.camrtc.events ?? [],
+        eventBanner: harness.banner,
+        privacy: harness.camrtc.privacy ?? false,
+        privacyCover: harness.privacyCover,
         selectedPair: pair && { ...pair, ufragBefore: restarted[i].before, restartMs: round1(restarted[i].ms) },
       };
     }));

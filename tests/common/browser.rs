@@ -25,6 +25,13 @@ pub struct PageReport {
     pub sessions: u64,
     /// The selected candidate pair when sampling ended.
     pub selected_pair: Option<SelectedPair>,
+    /// Names of the events the page received from `/events` (the first `state` excepted).
+    pub events: Vec<String>,
+    /// The event banner's text, when it was showing as sampling ended.
+    pub event_banner: Option<String>,
+    /// Privacy mode as the page last heard, and whether its "camera off" cover was showing.
+    pub privacy: bool,
+    pub privacy_cover: bool,
 }
 
 #[derive(Debug, serde::Deserialize)]

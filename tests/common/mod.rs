@@ -7,6 +7,7 @@ pub mod browser;
 pub mod netns;
 pub mod notify;
 pub mod process;
+pub mod sse;
 pub mod tls;
 pub mod vm;
 pub mod whep_client;

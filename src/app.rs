@@ -259,6 +259,7 @@ pub async fn run(
         bitrate_kbps: config.audio.bitrate_kbps,
         health: audio_health,
         sound: events.sound().map(|sound| (sound, bus.clone())),
+        echo: None,
     });
     let has_audio = audio.is_some();
     let wedge_video_after = crate::systemd::test_wedge_from_env().map_err(AppError::Unsupported)?;

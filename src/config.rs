@@ -255,6 +255,8 @@ pub struct AudioConfig {
     pub device: String,
     pub bitrate_kbps: u32,
     pub test_tone_hz: u32,
+    pub echo_cancellation: EchoCancellation,
+    pub duck_db: u32,
 }
 
 impl Default for AudioConfig {
@@ -264,8 +266,22 @@ impl Default for AudioConfig {
             device: "default".to_owned(),
             bitrate_kbps: 32,
             test_tone_hz: 440,
+            echo_cancellation: EchoCancellation::Aec,
+            duck_db: 30,
         }
     }
+}
+
+/// What the microphone path does about talkback the device's speaker plays (`audio.echo_cancellation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EchoCancellation {
+    /// WebRTC's AEC3 with the played talkback as reference: full duplex.
+    Aec,
+    /// Half duplex: the microphone is attenuated by `audio.duck_db` while talkback plays.
+    Duck,
+    /// The microphone is sent as captured.
+    Off,
 }
 
 /// One entry of the browser's `RTCIceServer` list, also used by our own ICE agent.
@@ -673,7 +689,9 @@ impl AudioConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         check_not_empty("audio.device", &self.device)?;
         check_range("audio.bitrate_kbps", self.bitrate_kbps.into(), 6..=510, false)?;
-        check_range("audio.test_tone_hz", self.test_tone_hz.into(), 20..=20_000, false)
+        check_range("audio.test_tone_hz", self.test_tone_hz.into(), 20..=20_000, false)?;
+        // 96 dB takes full-scale 16-bit audio below one step: anything more is the same mute.
+        check_range("audio.duck_db", self.duck_db.into(), 0..=96, false)
     }
 }
 
@@ -883,7 +901,7 @@ impl TalkbackConfig {
         }
         check_range("talkback.max_talk_s", self.max_talk_s.into(), 1..=3600, false)?;
         check_range("talkback.jitter_ms", self.jitter_ms.into(), 20..=1000, false)?;
-        if self.jitter_ms % 20 != 0 {
+        if !self.jitter_ms.is_multiple_of(20) {
             return Err(ConfigError::invalid(
                 "talkback.jitter_ms",
                 format!("= {} must be a multiple of 20 (one Opus packet)", self.jitter_ms),
@@ -906,7 +924,7 @@ fn check_range(
     range: RangeInclusive<u64>,
     even: bool,
 ) -> Result<(), ConfigError> {
-    if range.contains(&value) && (!even || value % 2 == 0) {
+    if range.contains(&value) && (!even || value.is_multiple_of(2)) {
         return Ok(());
     }
     let even = if even { "even and " } else { "" };
@@ -1114,6 +1132,10 @@ mod tests {
                 "[audio]\nsource = \"pulse\"\n",
                 &["config line 2: audio.source: unknown variant `pulse`"],
             ),
+            (
+                "[audio]\necho_cancellation = \"speex\"\n",
+                &["config line 2: audio.echo_cancellation: unknown variant `speex`", "`duck`"],
+            ),
             ("[video]\nsource = \"usb\"\n", &["config line 2: video.source:", "`test`, `exec`"]),
             (
                 "[http]\ncors_origins = [\"dashboard.home\"]\n",
@@ -1231,6 +1253,10 @@ mod tests {
             (
                 "[audio]\ntest_tone_hz = 20001\n",
                 &["config line 2: audio.test_tone_hz = 20001 must be between 20 and 20000"],
+            ),
+            (
+                "[audio]\nduck_db = 97\n",
+                &["config line 2: audio.duck_db = 97 must be between 0 and 96"],
             ),
             (
                 "[pipeline]\nidle_stop_ms = 600001\n",
@@ -1426,6 +1452,8 @@ mod tests {
             device = "hw:1,0"
             bitrate_kbps = 64
             test_tone_hz = 1000
+            echo_cancellation = "duck"
+            duck_db = 40
 
             [webrtc]
             turn_secret = "north"
@@ -1512,6 +1540,8 @@ mod tests {
                 device: "hw:1,0".to_owned(),
                 bitrate_kbps: 64,
                 test_tone_hz: 1000,
+                echo_cancellation: EchoCancellation::Duck,
+                duck_db: 40,
             },
             webrtc: WebRtcConfig {
                 ice_servers: vec![

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod echo;
 pub mod encode;
 pub mod events;
 pub mod http;

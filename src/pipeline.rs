@@ -10,6 +10,8 @@ mod video;
 
 pub use video::{RawEncoder, VideoTrack};
 
+use crate::config::EchoCancellation;
+use crate::echo::{EchoStage, FarEndSource};
 use crate::encode::opus::OpusEncoder;
 use crate::events::sound::SoundTap;
 use crate::hub::{FrameSink, Pipeline, PipelineError, PipelineFactory};
@@ -44,6 +46,17 @@ pub struct AudioSettings {
     pub health: HealthReporter,
     /// The sound-level detector, run on the audio thread on every captured chunk.
     pub sound: Option<(crate::events::sound::SoundSettings, crate::events::EventBus)>,
+    /// Echo control against talkback; `None` when nothing plays on the device's speaker.
+    pub echo: Option<EchoSettings>,
+}
+
+/// How the microphone is cleaned of the talkback the speaker plays.
+#[derive(Debug, Clone)]
+pub struct EchoSettings {
+    pub mode: EchoCancellation,
+    pub duck_db: u32,
+    /// What the talkback player wrote to the speaker.
+    pub far_end: FarEndSource,
 }
 
 enum VideoCommand {
@@ -82,8 +95,13 @@ impl PipelineFactory for ThreadedPipelineFactory {
             let open = audio.open.clone();
             let stop = stop.clone();
             let sound = audio.sound.clone().map(|(settings, bus)| SoundTap::new(settings, bus));
+            // A fresh canceller per start: its echo path estimate may be stale after a pause.
+            let echo = audio
+                .echo
+                .as_ref()
+                .and_then(|echo| EchoStage::new(echo.mode, echo.duck_db, echo.far_end.clone()));
             spawn_named("camrtc-audio", move || {
-                audio::run(&open, encoder, &stop, &sink, &health, sound);
+                audio::run(&open, audio::Stages { encoder, echo, sound }, &stop, &sink, &health);
             })?;
         }
         Ok(Box::new(ThreadedPipeline { stop, video_commands }))

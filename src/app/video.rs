@@ -143,10 +143,10 @@ fn probe_stream(open: &VideoOpener, ours: ProfileLevelId) -> ProfileLevelId {
             return Ok(Some(None));
         }
         while Instant::now() < deadline {
-            if let VideoFrame::H264(unit) = source.next_frame()? {
-                if let Some(sps) = sps_profile(&unit.annex_b) {
-                    return Ok(Some(Some(sps)));
-                }
+            if let VideoFrame::H264(unit) = source.next_frame()?
+                && let Some(sps) = sps_profile(&unit.annex_b)
+            {
+                return Ok(Some(Some(sps)));
             }
         }
         Ok(None)

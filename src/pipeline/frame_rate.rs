@@ -54,7 +54,7 @@ impl FrameRateGovernor {
 
     /// Whether the next captured picture should be encoded.
     pub fn admit(&mut self) -> bool {
-        let admit = self.seen % u64::from(self.divisor) == 0;
+        let admit = self.seen.is_multiple_of(u64::from(self.divisor));
         self.seen += 1;
         admit
     }

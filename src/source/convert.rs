@@ -203,7 +203,7 @@ pub struct Orientation {
 
 impl Orientation {
     pub fn is_identity(&self) -> bool {
-        self.rotate % 360 == 0 && !self.hflip && !self.vflip
+        self.rotate.is_multiple_of(360) && !self.hflip && !self.vflip
     }
 
     /// The picture size after this orientation is applied to a `width` x `height` picture.

@@ -5,6 +5,7 @@
 
 use super::jitter::{JitterBuffer, Slot};
 use crate::config::TalkbackConfig;
+use crate::echo::FarEndTap;
 use crate::media::{AUDIO_CHUNK_SAMPLES, AUDIO_SAMPLE_RATE};
 use crate::source::alsa::set_hw_params;
 use crate::source::supervisor::Backoff;
@@ -76,6 +77,15 @@ impl Player {
     /// Starts the playback thread for `config.device`. The device is opened on the thread, and
     /// retried there, so a missing speaker is not an error here.
     pub fn start(config: &TalkbackConfig) -> Result<Self, PlayerError> {
+        Self::start_with_far_end(config, None)
+    }
+
+    /// Like [`Player::start`], and every sample written to the speaker is also offered to
+    /// `far_end`, stamped with when it will be heard: the echo canceller's reference.
+    pub fn start_with_far_end(
+        config: &TalkbackConfig,
+        far_end: Option<FarEndTap>,
+    ) -> Result<Self, PlayerError> {
         let decoder = opus::Decoder::new(AUDIO_SAMPLE_RATE, opus::Channels::Mono)
             .map_err(PlayerError::Decoder)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_PACKETS);
@@ -86,6 +96,7 @@ impl Player {
             decoder,
             jitter: JitterBuffer::new(depth),
             pcm: vec![0; AUDIO_CHUNK_SAMPLES],
+            far_end,
         };
         let thread = std::thread::Builder::new()
             .name("talkback".to_owned())
@@ -127,6 +138,7 @@ struct Playback {
     decoder: opus::Decoder,
     jitter: JitterBuffer,
     pcm: Vec<i16>,
+    far_end: Option<FarEndTap>,
 }
 
 impl Playback {
@@ -196,6 +208,17 @@ impl Playback {
                 };
                 apply_volume(&mut self.pcm[..samples], self.volume);
                 speaker.write(&self.pcm[..samples])?;
+                if let Some(tap) = &mut self.far_end {
+                    // Never waits: frames the microphone thread is not taking are dropped.
+                    tap.offer(&self.pcm[..samples], speaker.play_at(samples));
+                }
+            }
+            if self.jitter.is_empty()
+                && let Some(tap) = &mut self.far_end
+            {
+                // The speaker may run dry before more comes: a partial frame must not be
+                // completed with samples that play later.
+                tap.gap();
             }
             if closed {
                 speaker.drain();
@@ -213,6 +236,11 @@ pub fn apply_volume(samples: &mut [i16], volume: f32) {
     for sample in samples {
         *sample = (f32::from(*sample) * volume).round().clamp(-32768.0, 32767.0) as i16;
     }
+}
+
+/// `Frames` is a C long: 32 bits on armhf, 64 elsewhere (where a plain `i64::from` is a lint).
+fn widen(frames: impl Into<i64>) -> i64 {
+    frames.into()
 }
 
 /// An open ALSA playback device at 48 kHz.
@@ -268,6 +296,15 @@ impl Speaker {
             }
         }
         Ok(())
+    }
+
+    /// When the first of the `written` samples just written will leave the speaker: after what
+    /// the device still holds ahead of them. Falls back to now when the device cannot say.
+    fn play_at(&self, written: usize) -> Instant {
+        let now = Instant::now();
+        let queued = self.pcm.delay().map(widen).unwrap_or(0);
+        let ahead = (queued - written as i64).max(0) as u64;
+        now + Duration::from_nanos(ahead * 1_000_000_000 / u64::from(AUDIO_SAMPLE_RATE))
     }
 
     /// Lets what is in the device buffer play before closing.

@@ -5,6 +5,7 @@
 
 use camrtc::echo::{EchoStage, FarEndTap};
 use camrtc::media::{AUDIO_CHUNK_SAMPLES, CaptureTime, PcmChunk};
+use nix::time::{ClockId, clock_gettime};
 use std::f64::consts::TAU;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,7 +24,8 @@ pub struct EchoPath {
 pub struct Run {
     pub mic: Vec<f64>,
     pub out: Vec<f64>,
-    /// Wall time spent in `EchoStage::process`, and the number of 10 ms frames it processed.
+    /// CPU time this thread spent in `EchoStage::process` (not wall time: the shared test machine
+    /// is loaded), and the number of 10 ms frames it processed.
     pub busy: Duration,
     pub frames: usize,
 }
@@ -65,14 +67,20 @@ pub fn run(
             samples: mic.iter().map(|&x| to_i16(x)).collect(),
             captured: CaptureTime { instant: at(t0, start), wall: SystemTime::now() },
         };
-        let began = Instant::now();
+        let began = thread_cpu();
         stage.process(&mut chunk).expect("16-bit mono 20 ms chunks are what AEC3 takes");
-        result.busy += began.elapsed();
+        result.busy += thread_cpu().saturating_sub(began);
         result.frames += AUDIO_CHUNK_SAMPLES / FRAME;
         result.mic.extend(mic);
         result.out.extend(chunk.samples.iter().map(|&s| f64::from(s) / 32768.0));
     }
     result
+}
+
+fn thread_cpu() -> Duration {
+    let time = clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .expect("Linux always has a per-thread CPU clock");
+    Duration::new(time.tv_sec() as u64, time.tv_nsec() as u32)
 }
 
 fn at(t0: Instant, sample: usize) -> Instant {

@@ -3,14 +3,15 @@
 //! tests run the whole daemon on `127.0.0.1:0`.
 
 use crate::auth::{AuthError, Authenticator};
-use crate::config::{AudioSourceKind, Config, ConfigError, HttpConfig, TlsMode};
+use crate::config::{AudioSourceKind, Config, ConfigError, EchoCancellation, HttpConfig, TlsMode};
+use crate::echo::{FarEndTap, far_end_channel};
 use crate::encode::EncodeError;
 use crate::http::server::Transport;
 use crate::http::{self, AppState, tls};
 use crate::hub::{self, HubSettings};
 use crate::ice::IceServers;
 use crate::peer::PeerSettings;
-use crate::pipeline::{AudioOpener, AudioSettings, ThreadedPipelineFactory};
+use crate::pipeline::{AudioOpener, AudioSettings, EchoSettings, ThreadedPipelineFactory};
 use crate::sessions::Sessions;
 use crate::source::AudioSource;
 use crate::source::alsa::AlsaSource;
@@ -254,12 +255,13 @@ pub async fn run(
     };
     let (video_health, video_health_watch) = health_channel();
     let (audio_health, audio_health_watch) = health_channel();
+    let (echo, far_end_tap) = echo_settings(&config);
     let audio = audio_opener(&config).map(|open| AudioSettings {
         open,
         bitrate_kbps: config.audio.bitrate_kbps,
         health: audio_health,
         sound: events.sound().map(|sound| (sound, bus.clone())),
-        echo: None,
+        echo,
     });
     let has_audio = audio.is_some();
     let wedge_video_after = crate::systemd::test_wedge_from_env().map_err(AppError::Unsupported)?;
@@ -299,7 +301,7 @@ pub async fn run(
     let privacy =
         crate::privacy::spawn(private, privacy_file, hub.clone(), bus.clone(), shutdown.clone());
     let sessions = Sessions::spawn(config.http.max_sessions_per_minute);
-    let (talkback, player) = start_talkback(&config, shutdown.clone())?;
+    let (talkback, player) = start_talkback(&config, far_end_tap, shutdown.clone())?;
     let peer = PeerSettings {
         include_loopback_candidates: config.webrtc.include_loopback_candidates,
         video_profile: video.profile,
@@ -389,15 +391,31 @@ pub async fn run(
     served.map_err(AppError::Serve)
 }
 
+/// Echo control exists only with talkback (nothing else plays on the device's speaker): then
+/// the channel from the talkback player to the microphone thread, unless it is switched off.
+fn echo_settings(config: &Config) -> (Option<EchoSettings>, Option<FarEndTap>) {
+    if !config.talkback.enabled || config.audio.echo_cancellation == EchoCancellation::Off {
+        return (None, None);
+    }
+    let (tap, far_end) = far_end_channel();
+    let settings = EchoSettings {
+        mode: config.audio.echo_cancellation,
+        duck_db: config.audio.duck_db,
+        far_end,
+    };
+    (Some(settings), Some(tap))
+}
+
 /// With `talkback.enabled`: the speaker's thread and the floor task that feeds it.
 fn start_talkback(
     config: &Config,
+    far_end: Option<FarEndTap>,
     shutdown: CancellationToken,
 ) -> Result<(Option<FloorHandle>, Option<Player>), AppError> {
     if !config.talkback.enabled {
         return Ok((None, None));
     }
-    let player = Player::start(&config.talkback)?;
+    let player = Player::start_with_far_end(&config.talkback, far_end)?;
     let speaker = player.sender();
     let max_talk = Duration::from_secs(u64::from(config.talkback.max_talk_s));
     let floor = crate::talkback::owner::spawn(max_talk, move |input| speaker.send(input), shutdown);

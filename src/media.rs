@@ -37,6 +37,10 @@ pub struct RawFrame {
     /// `width * height * 3 / 2` bytes: the Y plane, then U, then V.
     pub i420: Vec<u8>,
     pub captured: CaptureTime,
+    /// The camera's own JPEG of exactly this picture (MJPEG cameras), so a snapshot can be that
+    /// file instead of a second, lossier encode. Only the decoder sets it; anything that makes
+    /// a new picture (rotation, mirroring) starts from [`RawFrame::black`], which has none.
+    pub jpeg: Option<std::sync::Arc<[u8]>>,
 }
 
 impl RawFrame {
@@ -45,7 +49,7 @@ impl RawFrame {
         let luma = (width * height) as usize;
         let mut i420 = vec![16u8; luma * 3 / 2];
         i420[luma..].fill(128);
-        Self { width, height, i420, captured }
+        Self { width, height, i420, captured, jpeg: None }
     }
 
     pub fn y(&self) -> &[u8] {

@@ -3,7 +3,8 @@
 //! The video thread publishes every oriented I420 picture it encodes into a watch channel (an
 //! `Arc` swap, no copy); a snapshot request holds capture running (see
 //! [`crate::hub::HubHandle::hold_capture`]) until a fresh picture is there and encodes it on the
-//! blocking pool, never on the runtime.
+//! blocking pool, never on the runtime. An MJPEG camera's picture needs no encoding: its own JPEG
+//! is the snapshot, unless the picture was rotated or mirrored.
 
 use crate::media::RawFrame;
 use jpeg_encoder::{Encoder, ImageBuffer, JpegColorType, SamplingFactor};
@@ -63,6 +64,16 @@ impl ImageBuffer for I420Image<'_> {
     }
 }
 
+/// The snapshot of `frame`: the camera's own JPEG when it is exactly this picture (MJPEG, not
+/// rotated or mirrored), which costs nothing and loses nothing; otherwise [`encode_jpeg`].
+/// CPU-bound: call it from a blocking thread.
+pub fn jpeg_of(frame: &RawFrame, quality: u8) -> Result<Vec<u8>, SnapshotError> {
+    match &frame.jpeg {
+        Some(camera_jpeg) => Ok(camera_jpeg.to_vec()),
+        None => encode_jpeg(frame, quality),
+    }
+}
+
 /// Encodes `frame` as a baseline 4:2:0 JPEG at `quality` (1–100). CPU-bound: call it from a
 /// blocking thread.
 pub fn encode_jpeg(frame: &RawFrame, quality: u8) -> Result<Vec<u8>, SnapshotError> {
@@ -94,5 +105,41 @@ mod tests {
         assert_eq!(decoder.dimensions(), Some((64, 48)));
         let mean = pixels.iter().map(|&p| u32::from(p)).sum::<u32>() / pixels.len() as u32;
         assert!((125..=131).contains(&mean), "mid grey comes back as {mean}");
+    }
+
+    #[test]
+    fn an_mjpeg_cameras_own_jpeg_is_the_snapshot_unless_the_picture_was_turned() {
+        use crate::source::convert::{Orientation, decode_mjpeg};
+        let mut picture = RawFrame::black(64, 48, CaptureTime::now());
+        picture.i420[..64 * 24].fill(200); // top half bright, so a half turn shows
+        let camera_jpeg = encode_jpeg(&picture, 75).expect("encodes");
+
+        let decoded = decode_mjpeg(&camera_jpeg, CaptureTime::now()).expect("decodes");
+        assert_eq!(jpeg_of(&decoded, 90).expect("snapshot"), camera_jpeg, "passed through");
+        let upright = Orientation::default().apply(decoded.clone()).expect("identity");
+        assert_eq!(jpeg_of(&upright, 90).expect("snapshot"), camera_jpeg);
+
+        let turned = Orientation { rotate: 180, ..Orientation::default() };
+        let turned = turned.apply(decoded).expect("half turn");
+        assert!(turned.jpeg.is_none(), "a turned picture is not the camera's JPEG");
+        let snapshot = jpeg_of(&turned, 90).expect("snapshot");
+        assert_ne!(snapshot, camera_jpeg);
+        let mut decoder =
+            zune_jpeg::JpegDecoder::new(zune_jpeg::zune_core::bytestream::ZCursor::new(&snapshot));
+        let pixels = decoder.decode().expect("decodes");
+        let (top, bottom) = (pixels[0], pixels[pixels.len() - 1]);
+        assert!(bottom > top + 100, "bright half now at the bottom: top {top}, bottom {bottom}");
+    }
+
+    #[test]
+    fn an_odd_sized_camera_jpeg_is_re_encoded_at_the_cropped_size() {
+        let mut buffer = Vec::new();
+        let encoder = jpeg_encoder::Encoder::new(&mut buffer, 80);
+        let rgb = vec![90u8; 65 * 49 * 3];
+        encoder.encode(&rgb, 65, 49, jpeg_encoder::ColorType::Rgb).expect("encodes");
+        let decoded =
+            crate::source::convert::decode_mjpeg(&buffer, CaptureTime::now()).expect("decodes");
+        assert_eq!((decoded.width, decoded.height), (64, 48));
+        assert!(decoded.jpeg.is_none(), "the camera's JPEG is 65x49, the picture 64x48");
     }
 }

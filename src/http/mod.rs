@@ -321,7 +321,7 @@ async fn snapshot(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         .clone()
         .expect("wait_for returned a value the predicate accepted, which is Some");
     let quality = state.snapshot_quality;
-    let jpeg = tokio::task::spawn_blocking(move || crate::snapshot::encode_jpeg(&frame, quality))
+    let jpeg = tokio::task::spawn_blocking(move || crate::snapshot::jpeg_of(&frame, quality))
         .await
         .map_err(|_| ApiError::ShuttingDown)?
         .map_err(|e| ApiError::NoPicture(e.to_string()))?;

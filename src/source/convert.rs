@@ -189,6 +189,10 @@ pub fn decode_mjpeg(jpeg: &[u8], captured: CaptureTime) -> Result<RawFrame, Conv
         YuvConversionMode::Balanced,
     )
     .map_err(|e| ConvertError::Yuv(e.to_string()))?;
+    // An odd-sized JPEG is not the cropped picture; snapshots encode that one instead.
+    if (width as usize, height as usize) == (w, h) {
+        frame.jpeg = Some(std::sync::Arc::from(jpeg));
+    }
     Ok(frame)
 }
 

@@ -112,7 +112,8 @@ impl TestPattern {
             }
         }
 
-        let mut frame = RawFrame { width: width as u32, height: height as u32, i420, captured };
+        let mut frame =
+            RawFrame { width: width as u32, height: height as u32, i420, captured, jpeg: None };
         // Last, so nothing drawn above can corrupt the bits a reader depends on.
         timecode::burn(&mut frame, captured.unix_millis_u32());
         frame

@@ -122,9 +122,10 @@ async fn run(args: &Args) -> Result<Value, BenchError> {
     let mut runs = Vec::new();
     println!(
         "| kind | viewers | first frame ms (median / max) | latency p50 / p95 ms | fps (min / median) \
-         | daemon CPU cores | RSS MB | threads | sender drops (video / audio) | lost packets |"
+         | capture → sent ms | daemon CPU cores | RSS MB | threads | sender drops (video / audio) \
+         | lost packets |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for &pages in args.browser.iter().filter(|&&n| n > 0) {
         let daemon = Daemon::start(&binary, stream, &args.daemon_config).await?;
         let result = browser_run(&daemon, pages, window).await?;
@@ -156,6 +157,14 @@ async fn run(args: &Args) -> Result<Value, BenchError> {
     }))
 }
 
+/// The mean of a `/metrics` histogram's observations between two samples, in milliseconds: the
+/// daemon's own share of the glass-to-glass figure.
+fn mean_ms(before: &Metrics, after: &Metrics, histogram: &str) -> Option<f64> {
+    let count = after.delta(before, &format!("{histogram}_count"));
+    let sum = after.delta(before, &format!("{histogram}_sum"));
+    (count > 0.0).then(|| round(sum / count * 1000.0, 2))
+}
+
 fn median(values: &mut [f64]) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied()
@@ -182,6 +191,7 @@ async fn daemon_window(
         "cpu_cores": round(proc1.cores_since(&proc0), 4),
         "rss_mb": round(proc1.rss_kib as f64 / 1024.0, 1),
         "threads": proc1.threads,
+        "capture_to_sent_ms": mean_ms(&metrics0, &metrics1, "camrtc_capture_to_sent_seconds"),
     });
     Ok((figures, metrics0, metrics1))
 }
@@ -369,7 +379,7 @@ fn cpu_per_extra_viewer(runs: &[Value]) -> Option<f64> {
 fn print_row(run: &Value) {
     let num = |v: &Value| v.as_f64().map_or("–".to_owned(), |x| format!("{x:.1}"));
     println!(
-        "| {} | {} | {} / {} | {} / {} | {} / {} | {:.3} | {} | {} | {} / {} | {} |",
+        "| {} | {} | {} / {} | {} / {} | {} / {} | {} | {:.3} | {} | {} | {} / {} | {} |",
         run["kind"].as_str().unwrap_or("?"),
         run["viewers"],
         num(&run["first_frame_ms"]["median"]),
@@ -378,6 +388,7 @@ fn print_row(run: &Value) {
         num(&run["latency_ms"]["p95"]),
         num(&run["fps"]["min"]),
         num(&run["fps"]["median"]),
+        num(&run["daemon"]["capture_to_sent_ms"]),
         run["daemon"]["cpu_cores"].as_f64().unwrap_or(f64::NAN),
         num(&run["daemon"]["rss_mb"]),
         run["daemon"]["threads"],

@@ -20,7 +20,7 @@ cargo fmt --all -- --check
 # Clippy lints this package's own crates while they are compiled for the tests: cargo sets
 # RUSTC_WORKSPACE_WRAPPER to clippy-driver for `cargo clippy` itself, and clippy-driver compiles as
 # rustc does. `cargo clippy --all-targets -- -D warnings` would check all ~360 dependencies a second
-# time, which cost this 2-core machine more than any other stage. The cross builds unset it
+# time (about 3 minutes of CI on this 2-core machine, docs/PERFORMANCE.md). The cross builds unset it
 # (cross/build.sh); every host cargo run below shares these settings, so none rebuilds another's
 # crates.
 RUSTC_WORKSPACE_WRAPPER=$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver) ||

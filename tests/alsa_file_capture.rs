@@ -3,7 +3,7 @@
 //! arrives at a WHEP viewer at the right frequency and level, in real time, while /healthz shows
 //! the microphone running.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::alsa;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! hearing it without reconnecting. The "device" is ALSA's `file` plugin, whose open fails while
 //! its input file does not exist.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::alsa;
 use common::whep_client::Event;

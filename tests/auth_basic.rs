@@ -2,7 +2,7 @@
 //! configured user name and password arrive; then the stream plays, and a session belongs to the
 //! user who created it.
 
-mod common;
+use camrtc_testkit as common;
 
 use base64::Engine;
 use camrtc::auth::hash_password;

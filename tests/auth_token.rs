@@ -1,7 +1,7 @@
 //! Token authentication: without credentials every media and session endpoint answers 401; with
 //! a valid token the stream plays; a session belongs to the token that created it.
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::auth::token_digest_string;
 use camrtc::config::AuthMode;

@@ -11,7 +11,7 @@
 //! Needs root, `ip netns` and `tc` (scripts/install-deps.sh --test); without them the test says
 //! so and skips. Everything it creates is removed even when it fails.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::netns::{in_netns, in_netns_async, run, unavailable};
 use common::process::{DaemonProcess, spawn_run_logging};

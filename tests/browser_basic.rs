@@ -1,7 +1,7 @@
 //! With Basic auth, Chromium asks for the password when the page opens (answered here as a
 //! person would), then the page's WHEP requests carry it and the stream plays.
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::auth::hash_password;
 use camrtc::config::{AuthMode, BasicUser};

@@ -2,7 +2,7 @@
 //! sound event, a banner. The sound detector re-arms when capture restarts, so switching privacy
 //! on and off while the page watches makes a fresh sound event on cue.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::{Daemon, browser, demo_config, init_logs};
 use std::time::{Duration, Instant};

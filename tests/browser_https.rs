@@ -3,7 +3,7 @@
 //! page is opened by the machine's LAN-style address, not localhost, which browsers would
 //! treat as secure even over plain HTTP.
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::config::TlsMode;
 use common::{Daemon, browser, demo_config, init_logs};

@@ -2,7 +2,7 @@
 //! restart PATCH is answered with the daemon's new credentials, a pair of the new ICE generation
 //! takes over, and the picture keeps coming on the same session.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::{Daemon, browser, demo_config, init_logs};
 

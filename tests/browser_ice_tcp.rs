@@ -5,7 +5,7 @@
 //! "viewer" (Chromium, 10.96.5.2, nftables dropping UDP both ways). Needs root and `ip netns`;
 //! without them the test says so and skips.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::browser;
 use common::netns::{Lab, unavailable};

@@ -8,7 +8,7 @@
 //! and default route on mobile). Needs root and `ip netns`; without them the test says so and
 //! skips.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::browser;
 use common::netns::{Lab, unavailable};

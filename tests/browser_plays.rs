@@ -1,7 +1,7 @@
 //! The built-in viewer page plays in a real browser (Debian's headless Chromium): the test
 //! pattern's size, a readable timecode, and sound.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::{Daemon, browser, demo_config, init_logs};
 

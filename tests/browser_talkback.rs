@@ -3,7 +3,7 @@
 //! audio section sendrecv, the button is held for three seconds, and the tone lands in the raw
 //! file behind an ALSA `file` playback PCM at 600 Hz. Before the press, nothing is played.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::alsa::{played_samples, runtime, use_file_speaker, zero_crossing_hz};
 use common::{Daemon, demo_config, init_logs};

@@ -1,7 +1,7 @@
 //! With token auth on, the viewer URL that carries the token (`/#token=…`) plays in Chromium:
 //! the page moves the token from the fragment into its requests.
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::auth::token_digest_string;
 use camrtc::config::AuthMode;

@@ -1,7 +1,7 @@
 //! The viewer page trickles: it POSTs its offer as soon as it exists and sends its ICE candidates
 //! afterwards in WHEP PATCHes (with If-Match and a final end-of-candidates), and still plays.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::{Daemon, browser, demo_config, init_logs};
 

@@ -7,7 +7,7 @@
 //! address of its own (coturn refuses loopback peers). Needs root and `ip netns`; without them
 //! the test says so and skips.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::browser;
 use common::netns::{DAEMON_HTTP, Lab, unavailable};

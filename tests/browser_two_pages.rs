@@ -1,6 +1,6 @@
 //! Two browser pages watching at once both play, from one encoder.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::{Daemon, browser, demo_config, init_logs};
 

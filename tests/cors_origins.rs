@@ -1,6 +1,6 @@
 //! `http.cors_origins` limits which other web pages a browser lets use the API.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::{Daemon, demo_config, init_logs};
 

@@ -1,7 +1,7 @@
 //! A steady sound above the threshold raises exactly one `sound` event on `GET /events`, with
 //! nobody watching (the detector keeps the microphone open), and nothing more while it lasts.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::sse::EventStream;
 use std::time::Duration;

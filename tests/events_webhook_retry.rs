@@ -1,7 +1,7 @@
 //! Webhooks are retried: a receiver that fails the first attempt gets the same event again after
 //! the backoff, with kind, time and snapshot URL.
 
-mod common;
+use camrtc_testkit as common;
 
 use axum::body::Bytes;
 use axum::http::StatusCode;

@@ -2,7 +2,7 @@
 //! at the stream's own size, with the stream's real profile-level-id in the answer; when the
 //! command exits it is restarted and the same viewer keeps getting pictures.
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::config::VideoSourceKind;
 use camrtc::encode::h264::sps_profile;

@@ -2,7 +2,7 @@
 //! and logs the viewer URL carrying it; an outside probe without it gets 401 from every media
 //! and session endpoint, and with the token from that log line the stream plays.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::process::start_daemon_with;
 use common::whep_client::{WhepClient, delete_with_token};

@@ -2,7 +2,7 @@
 //! the loopback addresses, keeps it for later starts, and serves the API over HTTPS; a plain
 //! HTTP request to the port is redirected to https://.
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::config::TlsMode;
 use common::tls::{get, trusting};

@@ -5,7 +5,7 @@
 //! a second interface "other" with addresses of its own, which must not be offered when excluded.
 //! Needs root and `ip netns`; skips with a message otherwise.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::netns::{Lab, in_netns, plain_network, unavailable, watch};
 

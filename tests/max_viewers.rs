@@ -1,7 +1,7 @@
 //! `http.max_viewers` caps sessions: one more viewer gets 503 with Retry-After and a reason, and
 //! a place freed by a leaving viewer can be taken again.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::whep_client::{WhepClient, delete};
 use common::{Daemon, demo_config, init_logs};

@@ -11,7 +11,7 @@
 //! Two namespaces joined by one veth, daemon in one, viewer in the other. Needs root and
 //! `ip netns`; skips with a message otherwise.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::netns::{Lab, in_netns, plain_network, unavailable, watch, watch_editing};
 use common::whep_client::Network;

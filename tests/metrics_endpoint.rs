@@ -1,7 +1,7 @@
 //! `/metrics` (Prometheus) and `/api/status` describe a live session: they need credentials like
 //! every API, and their counters move when a viewer watches.
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::auth::token_digest_string;
 use camrtc::config::AuthMode;

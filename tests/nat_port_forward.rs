@@ -13,7 +13,7 @@
 //! Needs root, `ip netns` and nftables (scripts/install-deps.sh --test); skips without root or
 //! `ip netns`.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::netns::{Lab, in_netns, plain_network, unavailable, watch};
 use webrtc::peer_connection::RTCIceCandidateType;

@@ -1,7 +1,7 @@
 //! A viewer's PLI (RTCP picture loss indication) reaches the hub and brings an IDR at once,
 //! long before the periodic keyframe would.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::whep_client::WhepClient;
 use common::{Daemon, demo_config, init_logs};

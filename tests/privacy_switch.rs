@@ -2,7 +2,7 @@
 //! switching it off brings the picture back. The daemon runs as a subprocess, restarted on the
 //! same state file.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::process::{DaemonProcess, NO_AUTH, free_port, spawn_run, wait_listening};
 use common::sse::EventStream;

@@ -1,7 +1,7 @@
 //! Sessions end without a DELETE too: when the viewer closes its connection, and when it never
 //! connects at all. Either way every trace of it goes, and capture stops once nobody watches.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::whep_client::WhepClient;
 use common::{Daemon, demo_config, init_logs};

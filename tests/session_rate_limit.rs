@@ -1,7 +1,7 @@
 //! One client creating sessions in a loop is slowed to `http.max_sessions_per_minute`: the
 //! excess gets 429 with Retry-After, whatever it posts.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::whep_client::WhepClient;
 use common::{Daemon, demo_config, init_logs};

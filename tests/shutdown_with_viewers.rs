@@ -1,7 +1,7 @@
 //! SIGTERM with viewers connected: the daemon closes every peer connection and exits cleanly
 //! within two seconds, and the viewers learn at once rather than after an ICE timeout.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::process::start_daemon;
 use common::whep_client::WhepClient;

@@ -2,7 +2,7 @@
 //! request timeout, connections beyond the cap are closed at once, and a viewer already
 //! streaming notices none of it.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::whep_client::WhepClient;
 use common::{Daemon, demo_config, init_logs};

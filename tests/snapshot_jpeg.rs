@@ -1,7 +1,7 @@
 //! `GET /snapshot.jpg` with nobody watching: it needs the token, starts capture for the picture,
 //! answers a JPEG of the configured size showing the test pattern, and lets capture stop again.
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::auth::token_digest_string;
 use camrtc::config::AuthMode;

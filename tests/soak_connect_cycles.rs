@@ -2,7 +2,7 @@
 //! ends with nothing left over: no sessions, no viewers, no extra threads or file descriptors,
 //! and bounded memory. The short version runs in CI; set CAMRTC_SOAK_CYCLES=1000 for the long one.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::process::{open_fds, proc_status, start_daemon, wait_idle};
 use common::whep_client::{WhepClient, delete};

@@ -3,7 +3,7 @@
 //! would show as latency climbing window after window). The short version runs in CI; set
 //! CAMRTC_SOAK_SECONDS=600 (and CAMRTC_SOAK_VIEWERS, default 3) for the long one.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::process::{proc_status, start_daemon};
 use common::whep_client::WhepClient;

@@ -10,7 +10,7 @@
 //! Needs root, `ip netns`, nftables and coturn (scripts/install-deps.sh --test); skips without
 //! root or `ip netns`.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::netns::{Lab, in_netns, plain_network, unavailable, watch};
 

@@ -2,7 +2,7 @@
 //! the viewers and the capture state, pings the watchdog while idle on demand, and says STOPPING=1
 //! on SIGTERM.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::notify::NotifySocket;
 use common::process::{free_port, spawn_run, wait_listening};

@@ -2,7 +2,7 @@
 //! watchdog pings, and STATUS= says why, so systemd's WatchdogSec= restarts the daemon. The HTTP
 //! server keeps answering meanwhile: only the watchdog notices.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::notify::NotifySocket;
 use common::process::{free_port, spawn_run, wait_listening};

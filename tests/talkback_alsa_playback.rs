@@ -2,7 +2,7 @@
 //! browser sends it (two pairs swapped in transit), goes through the talkback player and lands in
 //! the raw file behind an ALSA `file` playback PCM at the right frequency and volume.
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::config::TalkbackConfig;
 use camrtc::talkback::player::{Input, Player};

@@ -2,7 +2,7 @@
 //! does in a secure context) is answered sendonly and still gets its stream; asking for the floor
 //! is 404 with the reason, and /api/status says talkback is disabled.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::whep_client::WhepClient;
 use common::{Daemon, demo_config, init_logs};

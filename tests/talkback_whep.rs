@@ -5,7 +5,7 @@
 //! go, the second may talk. A viewer that offered no microphone may not take the floor (400).
 //! Also prints mouth-to-speaker latency (docs/PERFORMANCE.md).
 
-mod common;
+use camrtc_testkit as common;
 
 use common::alsa::{
     played_samples as samples, runtime, use_file_speaker, zero_crossing_hz as tone_hz,

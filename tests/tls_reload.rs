@@ -2,7 +2,7 @@
 //! connections, and a broken replacement is refused with a logged error while the previous
 //! certificate stays in service.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::process::{NO_AUTH, start_daemon_with};
 use common::tls::{get, trusting};

@@ -8,7 +8,7 @@
 //! was made with (coturn answers a refresh signed with other credentials 441 Wrong Credentials,
 //! which is why camrtc does not rotate them). Needs root and `ip netns`; skips without.
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::ice::turn_rest_credentials;
 use common::netns::{DAEMON_HTTP, Lab, in_netns, parse_links, unavailable};

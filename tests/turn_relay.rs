@@ -12,7 +12,7 @@
 //! Needs root and `ip netns`; without them the test says so and skips. Everything it creates
 //! (namespaces, their veths and addresses, processes, files) is removed even when it fails.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::netns::{Lab, in_netns, parse_links, plain_network, unavailable, watch};
 use common::whep_client::Network;

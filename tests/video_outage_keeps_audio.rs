@@ -1,7 +1,7 @@
 //! A camera that keeps failing does not take the microphone with it: the viewer connects and
 //! hears the tone while `/healthz` reports the camera as retrying with its reason.
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::config::VideoSourceKind;
 use common::whep_client::{Event, WhepClient};

@@ -2,7 +2,7 @@
 //! captured by camrtc's ALSA source on hw:Loopback,1,0 (the other end of the loopback cable),
 //! downmixed to mono, encoded to Opus, and a WHEP viewer measures 523 Hz.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::{alsa, vm};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! stalls long enough to overrun the driver's buffer is recovered in place: the overrun is
 //! counted, capture goes on, and the timeline skips the lost audio instead of drifting.
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::source::AudioSource;
 use camrtc::source::alsa::AlsaSource;

@@ -3,7 +3,7 @@
 //! at 48 kHz. camrtc reopens it as `plughw:Loopback,1,0`, ALSA resamples, and a 1 kHz tone still
 //! arrives at the viewer as 1 kHz.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::{alsa, vm};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! video never stops, /healthz says the microphone is retrying and why, and once the card is
 //! back the same viewer hears the tone again without reconnecting.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::whep_client::{Event, WhepClient};
 use common::{alsa, vm};

@@ -2,7 +2,7 @@
 //! snd-aloop card's capture and playback devices under names the config takes, and those names
 //! open.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::vm;
 use std::time::Duration;

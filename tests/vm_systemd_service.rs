@@ -6,7 +6,7 @@
 //! wedged on purpose (CAMRTC_TEST_WEDGE_VIDEO_AFTER_FRAMES) stops the watchdog pings, so systemd
 //! kills and restarts the service; and `dpkg --purge` leaves no unit, user, config or state.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::vm;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! that only speaks the multi-planar API (vivid with multiplanar=2) is refused with a reason
 //! that says so and points to the exec source.
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::config::PixelFormatChoice;
 use common::whep_client::WhepClient;

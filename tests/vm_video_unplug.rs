@@ -5,7 +5,7 @@
 //! retries back off to their 5 s cap; the driver is loaded again and pictures arrive within 2 s
 //! (the supervisor's wait ends when a device node appears).
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::config::PixelFormatChoice;
 use common::whep_client::{Event, WhepClient};

@@ -1,6 +1,6 @@
 //! Bad WHEP requests get the right 4xx and a readable reason, and never disturb a live viewer.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::whep_client::{WhepClient, delete, post_raw};
 use common::{Daemon, demo_config, init_logs};

@@ -1,7 +1,7 @@
 //! WHEP discovery: OPTIONS and POST tell clients the accepted body type and the ICE servers
 //! (STUN, and TURN with credentials), and CORS lets pages from other origins use the endpoint.
 
-mod common;
+use camrtc_testkit as common;
 
 use camrtc::config::{Config, IceServer};
 use common::whep_client::WhepClient;

@@ -1,7 +1,7 @@
 //! Four viewers at once share one encoder: each gets the full picture rate, and one leaving does
 //! not disturb the others.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::whep_client::{WhepClient, delete};
 use common::{Daemon, demo_config, init_logs};

@@ -3,7 +3,7 @@
 //! and a new ETag, the media keeps flowing over the new generation, and the old ETag is stale
 //! (412) from then on, for trickle and restart alike.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::whep_client::{Event, WhepClient};
 use common::{Daemon, demo_config, init_logs};

@@ -3,7 +3,7 @@
 //! command (the cross stage sets `qemu-aarch64 target/aarch64-…/camrtc`), the daemon under test
 //! is that one, e.g. an arm64 build under qemu-user, while this client runs natively.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::process::{free_port, spawn_run, wait_listening};
 use common::whep_client::WhepClient;

@@ -1,7 +1,7 @@
 //! One external WHEP viewer, at a size, rate and tone other than the defaults, receives the right
 //! picture, a readable timecode and the right tone; DELETE ends the session.
 
-mod common;
+use camrtc_testkit as common;
 
 use common::whep_client::{WhepClient, delete};
 use common::{Daemon, demo_config, init_logs};

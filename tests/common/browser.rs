@@ -114,7 +114,7 @@ pub fn view_in_netns(
 }
 
 fn run(mut node: Command, url: &str, pages: u32, seconds: u32, extra: &[&str]) -> Vec<PageReport> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/viewer.mjs");
+    let script = super::repo_path("tests/browser/viewer.mjs");
     let output = node
         .arg(script)
         .args(["--url", url, "--pages", &pages.to_string(), "--seconds", &seconds.to_string()])

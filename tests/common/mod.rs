@@ -14,6 +14,7 @@ pub mod whep_client;
 
 use camrtc::config::Config;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 /// A daemon running in this process on an ephemeral loopback port.
@@ -52,6 +53,27 @@ impl Daemon {
             .expect("daemon task did not panic");
         result.expect("daemon ran without error");
     }
+}
+
+/// A file of the repository (this crate is `tests/common`).
+pub fn repo_path(relative: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2);
+    root.expect("tests/common sits two levels below the repository root").join(relative)
+}
+
+/// The `camrtc` binary cargo built for this test run. Only integration tests get
+/// `CARGO_BIN_EXE_camrtc` at compile time, and this library is not one; their executables live
+/// in `target/<profile>/deps/`, the package's binaries one directory up.
+pub fn camrtc_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("a running test can name its own executable");
+    let binary = exe.parent().and_then(Path::parent).map(|profile| profile.join("camrtc"));
+    let binary = binary.expect("test executables live in target/<profile>/deps");
+    assert!(
+        binary.is_file(),
+        "{} is missing: cargo builds it before integration tests",
+        binary.display()
+    );
+    binary
 }
 
 /// The demo configuration (test pattern and tone) at another picture size.

@@ -213,7 +213,7 @@ impl Lab {
              [auth]\nmode = \"none\"\n"
         );
         let mut program = Command::new("ip");
-        program.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_camrtc")]);
+        program.args(["netns", "exec", ns]).arg(super::camrtc_binary());
         // Everything the daemon and its WebRTC stack log, for the assertions on it.
         program.env("CAMRTC_LOG", "debug");
         let name = format!("{ns}-daemon");

@@ -28,7 +28,7 @@ impl NotifySocket {
 
     /// The daemon command with NOTIFY_SOCKET and WATCHDOG_USEC set, as systemd would.
     pub fn command(&self, watchdog: Duration) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_camrtc"));
+        let mut command = Command::new(super::camrtc_binary());
         command
             .env("NOTIFY_SOCKET", &self.path)
             .env("WATCHDOG_USEC", watchdog.as_micros().to_string())

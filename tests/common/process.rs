@@ -77,7 +77,7 @@ pub async fn start_daemon_with(http_extra: &str, auth: &str, stderr: Stdio) -> D
              [pipeline]\nidle_stop_ms = 200\n"
         ),
         port,
-        Command::new(env!("CARGO_BIN_EXE_camrtc")),
+        Command::new(super::camrtc_binary()),
         stderr,
     );
     if http_extra.contains("tls") {

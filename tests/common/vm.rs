@@ -4,7 +4,6 @@
 use camrtc::config::{
     AudioSourceKind, Config, PixelFormatChoice, VideoEncoderKind, VideoSourceKind,
 };
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -72,7 +71,7 @@ fn run_self_with(
         "{} is under /tmp or /run, which the VM replaces with tmpfs; use a target dir elsewhere",
         exe.display()
     );
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/run.sh");
+    let script = super::repo_path("tests/vm/run.sh");
     let started = Instant::now();
     let output = Command::new(&script)
         .args(["--timeout", &limit.as_secs().to_string()])

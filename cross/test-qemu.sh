@@ -3,7 +3,7 @@
 #
 #   cross/test-qemu.sh ARCH        ARCH: arm64 or armhf (amd64 runs natively)
 #
-# 1. the library's unit tests, emulated;  2. `camrtc --version`;  3. `camrtc check-config` on the
+# 1. the unit tests of camrtc's library and of camrtc-untrusted, emulated;  2. `camrtc --version`;  3. `camrtc check-config` on the
 # shipped config and on a broken one;  4. a WHEP session: the emulated daemon serves on loopback and
 # the native client of tests/whep_session_subprocess.rs decodes its picture and tone.
 set -euo pipefail
@@ -13,11 +13,13 @@ cross_env "${1:?usage: cross/test-qemu.sh arm64|armhf}"
 cd "$REPO"
 out=$(cross_out_dir)
 bin=$out/camrtc
-lib_tests=$(<"$out/camrtc-lib-tests.path")
+mapfile -t lib_tests <"$out/camrtc-lib-tests.path"
 say() { printf 'cross-test %s: %s\n' "$DEB_ARCH" "$*"; }
 
-say "library unit tests under ${QEMU:-native}"
-cross_run "$lib_tests" -q --test-threads=2
+for tests in "${lib_tests[@]}"; do
+  say "unit tests of $(basename "${tests%-*}") under ${QEMU:-native}"
+  cross_run "$tests" -q --test-threads=2
+done
 
 version=$(cross_run "$bin" --version)
 [[ $version == "camrtc $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)" ]] ||

@@ -36,8 +36,8 @@ cross_pid=$!
 # Never leave it running when a foreground stage fails.
 trap 'kill "$cross_pid" 2>/dev/null || true' EXIT
 
-stage "clippy -D warnings, as the compiler of the test build (cargo test --all-targets --no-run)"
-cargo test --all-targets --no-run
+stage "clippy -D warnings, as the compiler of the test build (cargo test --workspace --all-targets --no-run)"
+cargo test --workspace --all-targets --no-run
 
 stage "fuzz: every target for 20 s (scripts/fuzz.sh)"
 scripts/fuzz.sh 20
@@ -52,8 +52,8 @@ else
 fi
 trap - EXIT
 
-stage "cargo test --all-targets"
-cargo test --all-targets
+stage "cargo test --workspace --all-targets"
+cargo test --workspace --all-targets
 
 # New stages (VM tests, cross builds…) go above `cargo test`, each announced with `stage`, so that
 # cargo's test summary stays the last thing printed: CI reads the closing lines to count tests.

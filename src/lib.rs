@@ -2,9 +2,9 @@
 //!
 //! Data flows one way: sources → encoders → hub → peers, with `http` and `config` at the edges.
 
+pub use camrtc_untrusted::{auth, config, state_file};
+
 pub mod app;
-pub mod auth;
-pub mod config;
 pub mod echo;
 pub mod encode;
 pub mod events;
@@ -19,6 +19,5 @@ pub mod ratelimit;
 pub mod sessions;
 pub mod snapshot;
 pub mod source;
-pub mod state_file;
 pub mod systemd;
 pub mod talkback;

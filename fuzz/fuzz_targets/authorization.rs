@@ -2,8 +2,8 @@
 //! for bearer tokens and for Basic user names and passwords.
 #![no_main]
 
-use camrtc::auth::Authenticator;
-use camrtc::config::BasicUser;
+use camrtc_untrusted::auth::Authenticator;
+use camrtc_untrusted::config::BasicUser;
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 

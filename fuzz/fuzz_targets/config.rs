@@ -1,7 +1,7 @@
 //! Config files: any text either loads as a valid config or gives an error, never a panic.
 #![no_main]
 
-use camrtc::config::Config;
+use camrtc_untrusted::config::Config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! offer still chooses the same codecs.
 #![no_main]
 
-use camrtc::peer::sdp::{ProfileLevelId, choose_codecs, rewrite_h264_profile};
+use camrtc_untrusted::sdp::{ProfileLevelId, choose_codecs, rewrite_h264_profile};
 use libfuzzer_sys::fuzz_target;
 
 const OURS: ProfileLevelId =

@@ -1,7 +1,7 @@
 //! Untrusted WHEP PATCH bodies (trickle-ice-sdpfrag): parsing never panics or over-collects.
 #![no_main]
 
-use camrtc::http::trickle::{MAX_CANDIDATES, parse_sdpfrag};
+use camrtc_untrusted::trickle::{MAX_CANDIDATES, parse_sdpfrag};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,6 +8,7 @@
 //! hardware: the kernel on the test machines has neither gpio-sim nor gpio-mockup.
 
 use super::{EventBus, EventKind};
+pub use crate::config::{Bias, GpioSettings};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,23 +72,6 @@ impl ButtonLine for ChannelLine {
     async fn next_level(&mut self) -> Result<bool, DoorbellError> {
         self.levels.recv().await.unwrap_or(Err(DoorbellError::Closed))
     }
-}
-
-/// Pull resistor for the line; from `events.doorbell.bias`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bias {
-    AsIs,
-    PullUp,
-    PullDown,
-}
-
-/// Which line, and how to read it; from `[events.doorbell]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GpioSettings {
-    pub chip: PathBuf,
-    pub line: u32,
-    pub active_low: bool,
-    pub bias: Bias,
 }
 
 /// The real button, through `/dev/gpiochipN`. Untested on hardware (see the module comment).

@@ -10,6 +10,7 @@
 //! door is one event, not one per frame.
 
 use super::{EventBus, EventKind};
+pub use crate::config::MotionSettings;
 use crate::media::RawFrame;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -17,19 +18,6 @@ use std::time::{Duration, Instant};
 
 /// Each side of a block averaged into one cell of the small picture.
 pub const BLOCK: usize = 8;
-
-/// What counts as motion; from `[events.motion]`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MotionSettings {
-    /// The watched part of the picture: left, top, width, height as fractions of the picture.
-    pub region: [f32; 4],
-    /// A cell changed when its brightness moved by more than this (0–255 luma steps).
-    pub pixel_delta: u8,
-    /// Motion when at least this share of the region's cells changed, percent.
-    pub min_changed_percent: f32,
-    /// After an event, this long without motion before another can fire.
-    pub cooldown: Duration,
-}
 
 /// A luma plane averaged over [`BLOCK`]x[`BLOCK`] blocks; partial blocks at the edges are dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]

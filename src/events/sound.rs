@@ -6,21 +6,12 @@
 //! detector itself; only an event, a few times a minute at most, leaves the thread.
 
 use super::{EventBus, EventKind};
+pub use crate::config::SoundSettings;
 use crate::media::PcmChunk;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Quieter than any real microphone's noise floor; what digital silence reads as.
 pub const SILENCE_DBFS: f32 = -120.0;
-
-/// What counts as a sound event; from `[events.sound]`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SoundSettings {
-    pub threshold_dbfs: f32,
-    /// The level must stay above the threshold this long.
-    pub min_duration: Duration,
-    /// After an event, the level must stay below the threshold this long before another.
-    pub hold_off: Duration,
-}
 
 /// The RMS level of `samples` in dB relative to full scale (0 dBFS: every sample at ±32768);
 /// [`SILENCE_DBFS`] for digital silence.
@@ -106,6 +97,7 @@ impl SoundTap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const CHUNK: Duration = Duration::from_millis(20);
 

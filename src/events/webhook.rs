@@ -1,28 +1,12 @@
 //! Webhooks: each event is POSTed as JSON to every configured URL, with a timeout per attempt
 //! and retries with doubling backoff for failures a retry can fix (no answer, 5xx, 429).
 
+pub use crate::config::Delivery;
 use bytes::Bytes;
 use std::time::Duration;
 
 /// The longest wait between two attempts, however many retries are configured.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
-/// How deliveries are attempted; from `[events]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Delivery {
-    /// Per attempt, from connecting to the end of the answer.
-    pub timeout: Duration,
-    /// Attempts after the first.
-    pub retries: u32,
-    /// Wait before the first retry; doubled for each next one.
-    pub backoff: Duration,
-}
-
-impl Default for Delivery {
-    fn default() -> Self {
-        Self { timeout: Duration::from_secs(5), retries: 3, backoff: Duration::from_secs(1) }
-    }
-}
 
 /// Why a webhook was not delivered.
 #[derive(Debug, thiserror::Error)]

@@ -6,8 +6,8 @@ mod events;
 pub mod metrics;
 pub mod server;
 pub mod tls;
-pub mod trickle;
 
+pub use camrtc_untrusted::trickle;
 pub use error::ApiError;
 
 use crate::auth::{Authenticator, Principal};

@@ -6,14 +6,14 @@ mod interfaces;
 mod keyframe_requests;
 mod mdns;
 pub mod nat;
-mod restart;
 mod retransmissions;
 pub mod rtp;
-pub mod sdp;
 mod session;
 
+use camrtc_untrusted::restart;
+pub use camrtc_untrusted::restart::IceCredentials;
+pub use camrtc_untrusted::sdp;
 pub use interfaces::InterfaceChoice;
-pub use restart::IceCredentials;
 pub use session::{Created, Patched, SessionEnd, SessionHandle, create_session};
 
 use crate::hub::{BitrateLimits, HubError};

@@ -16,6 +16,7 @@ use crate::hub::{HubHandle, KeyframeReason, ViewerFeed};
 use crate::media::EncodedFrame;
 use crate::talkback::floor::TalkerId;
 use crate::talkback::owner::FloorHandle;
+use camrtc_untrusted::trickle::TrickledCandidate;
 use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
@@ -70,7 +71,7 @@ struct Patch {
     if_match: Option<String>,
     /// The viewer's ICE credentials; new ones restart ICE.
     credentials: Option<IceCredentials>,
-    candidates: Vec<RTCIceCandidateInit>,
+    candidates: Vec<TrickledCandidate>,
 }
 
 /// What a PATCH did.
@@ -100,7 +101,7 @@ impl SessionHandle {
         &self,
         if_match: Option<String>,
         credentials: Option<IceCredentials>,
-        candidates: Vec<RTCIceCandidateInit>,
+        candidates: Vec<TrickledCandidate>,
     ) -> Result<Patched, PeerError> {
         let (reply, answer) = oneshot::channel();
         let patch = Patch { if_match, credentials, candidates };
@@ -601,7 +602,16 @@ impl Session {
             _ => Patched::Trickled,
         };
         for candidate in patch.candidates {
-            self.pc.add_ice_candidate(candidate).await?;
+            let TrickledCandidate { candidate, sdp_mid, sdp_mline_index, username_fragment } =
+                candidate;
+            let init = RTCIceCandidateInit {
+                candidate,
+                sdp_mid,
+                sdp_mline_index,
+                username_fragment,
+                ..Default::default()
+            };
+            self.pc.add_ice_candidate(init).await?;
         }
         Ok(outcome)
     }

@@ -12,11 +12,12 @@ use toml::de::{DeTable, DeValue};
 mod events;
 
 pub use events::{
-    BiasChoice, DoorbellConfig, EventsConfig, MotionConfig, PrivacyConfig, SoundConfig,
+    Bias, BiasChoice, Delivery, DoorbellConfig, EventsConfig, GpioSettings, MotionConfig,
+    MotionSettings, PrivacyConfig, SoundConfig, SoundSettings,
 };
 
 /// The shipped config file: every key, set to its default, with the documentation users read.
-pub const DEFAULT_CONFIG_TOML: &str = include_str!("../config/camrtc.toml");
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../config/camrtc.toml");
 
 /// Everything camrtc can be told; each module receives only its own section. What each key means,
 /// its units and allowed values are documented once, in config/camrtc.toml.
@@ -1100,7 +1101,7 @@ mod tests {
 
     #[test]
     fn load_reads_the_shipped_file_and_names_a_missing_one() {
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/camrtc.toml");
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/camrtc.toml");
         assert_eq!(Config::load(&shipped).unwrap(), Config::default());
 
         let missing = Path::new("/nonexistent/camrtc/camrtc.toml");

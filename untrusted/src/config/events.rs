@@ -1,11 +1,8 @@
 //! `[events]` (sound, motion, doorbell, webhooks) and `[privacy]`.
 
 use super::{ConfigError, check_not_empty, check_range};
-use crate::events::doorbell::{Bias, GpioSettings};
-use crate::events::motion::MotionSettings;
-use crate::events::sound::SoundSettings;
-use crate::events::webhook::Delivery;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Where events go and how webhooks are delivered; each detector has its own table.
@@ -261,9 +258,69 @@ impl EventsConfig {
 }
 
 fn is_http_url(text: &str, https_too: bool) -> bool {
-    let Ok(url) = reqwest::Url::parse(text) else { return false };
+    let Ok(url) = url::Url::parse(text) else { return false };
     let scheme_ok = url.scheme() == "http" || (https_too && url.scheme() == "https");
     scheme_ok && url.host_str().is_some_and(|h| !h.is_empty())
+}
+
+// What each detector and the webhook sender run with, derived from the tables above; the event
+// modules of camrtc re-export them.
+
+/// What counts as a sound event; from `[events.sound]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SoundSettings {
+    pub threshold_dbfs: f32,
+    /// The level must stay above the threshold this long.
+    pub min_duration: Duration,
+    /// After an event, the level must stay below the threshold this long before another.
+    pub hold_off: Duration,
+}
+
+/// What counts as motion; from `[events.motion]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MotionSettings {
+    /// The watched part of the picture: left, top, width, height as fractions of the picture.
+    pub region: [f32; 4],
+    /// A cell changed when its brightness moved by more than this (0–255 luma steps).
+    pub pixel_delta: u8,
+    /// Motion when at least this share of the region's cells changed, percent.
+    pub min_changed_percent: f32,
+    /// After an event, this long without motion before another can fire.
+    pub cooldown: Duration,
+}
+
+/// Pull resistor for the line; from `events.doorbell.bias`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bias {
+    AsIs,
+    PullUp,
+    PullDown,
+}
+
+/// Which line, and how to read it; from `[events.doorbell]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpioSettings {
+    pub chip: PathBuf,
+    pub line: u32,
+    pub active_low: bool,
+    pub bias: Bias,
+}
+
+/// How deliveries are attempted; from `[events]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// Per attempt, from connecting to the end of the answer.
+    pub timeout: Duration,
+    /// Attempts after the first.
+    pub retries: u32,
+    /// Wait before the first retry; doubled for each next one.
+    pub backoff: Duration,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(5), retries: 3, backoff: Duration::from_secs(1) }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! Parsing WHEP PATCH bodies: `application/trickle-ice-sdpfrag` (RFC 8840).
 
-use crate::peer::IceCredentials;
-use webrtc::peer_connection::RTCIceCandidateInit;
+use crate::restart::IceCredentials;
 
 /// More candidates than any browser trickles for one session; a bigger fragment is abuse.
 pub const MAX_CANDIDATES: usize = 64;
@@ -23,12 +22,23 @@ pub enum TrickleError {
     HalfCredentials,
 }
 
+/// One trickled candidate, with the media section (mid and index) and the ICE generation
+/// (username fragment) it belongs to: what the webrtc crate's `RTCIceCandidateInit` carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrickledCandidate {
+    /// The candidate-attribute, `candidate:…` (RFC 8839 §5.1).
+    pub candidate: String,
+    pub sdp_mid: Option<String>,
+    pub sdp_mline_index: Option<u16>,
+    pub username_fragment: Option<String>,
+}
+
 /// What a PATCH body says: the viewer's ICE credentials (new ones ask for an ICE restart) and
 /// candidates, each tied to its media section (by mid and index) and to its username fragment.
 #[derive(Debug, Default, PartialEq)]
 pub struct Fragment {
     pub credentials: Option<IceCredentials>,
-    pub candidates: Vec<RTCIceCandidateInit>,
+    pub candidates: Vec<TrickledCandidate>,
     /// `a=end-of-candidates`: the viewer has gathered everything.
     pub end_of_candidates: bool,
 }
@@ -64,12 +74,11 @@ pub fn parse_sdpfrag(body: &[u8]) -> Result<Fragment, TrickleError> {
             if fragment.candidates.len() == MAX_CANDIDATES {
                 return Err(TrickleError::TooManyCandidates);
             }
-            fragment.candidates.push(RTCIceCandidateInit {
+            fragment.candidates.push(TrickledCandidate {
                 candidate: format!("candidate:{value}"),
                 sdp_mid: mid.clone(),
                 sdp_mline_index: mline,
                 username_fragment: ufrag.clone(),
-                ..Default::default()
             });
         }
     }

@@ -13,9 +13,9 @@
 use std::fmt;
 use std::io::Cursor;
 
-use rtc::sdp::SessionDescription;
-use rtc::sdp::description::media::MediaDescription;
-use rtc::sdp::direction::Direction;
+use rtc_sdp::SessionDescription;
+use rtc_sdp::description::media::MediaDescription;
+use rtc_sdp::direction::Direction;
 
 /// An H.264 profile as RFC 6184 §8.1 and libwebrtc's `h264_profile_level_id` classify it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -417,7 +417,7 @@ fn parse(offer_sdp: &str) -> Result<SessionDescription, SdpError> {
 }
 
 /// The first direction attribute in a list, as the webrtc crate reads it.
-fn direction_of(attributes: &[rtc::sdp::description::common::Attribute]) -> Direction {
+fn direction_of(attributes: &[rtc_sdp::description::common::Attribute]) -> Direction {
     attributes
         .iter()
         .map(|a| Direction::new(&a.key))

@@ -43,10 +43,13 @@ fi
 
 # Installed means dpkg says so. Node.js and npm also count when their commands exist: the machine's
 # Node.js may come from a package that bundles npm (and conflicts with Debian's npm package).
+# Only this machine's architecture (or `all`) counts: once the cross stage has installed
+# libasound2-dev:arm64 and :armhf, dpkg-query lists one status per architecture.
+native_arch=$(dpkg --print-architecture)
 is_installed() {
   local status
-  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)
-  [[ $status == "install ok installed" ]] && return 0
+  status=$(dpkg-query -W -f='${Architecture} ${Status}\n' "$1" 2>/dev/null || true)
+  grep -Eqx "($native_arch|all) install ok installed" <<<"$status" && return 0
   case $1 in
     nodejs) command -v node >/dev/null ;;
     npm) command -v npm >/dev/null ;;

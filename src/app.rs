@@ -214,6 +214,16 @@ fn about(config: &Config) -> http::About {
     }
 }
 
+/// The async runtime the daemon runs on: `pipeline.network_threads` workers, named `camrtc-rt`
+/// (as are its blocking-pool threads) so `top -H` tells them from capture and encoding.
+pub fn runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.pipeline.network_threads)
+        .enable_all()
+        .thread_name("camrtc-rt")
+        .build()
+}
+
 /// Runs the daemon on `listener` until `shutdown` is cancelled. `ready` is called once the
 /// server accepts connections, with the address it listens on.
 pub async fn run(
@@ -421,4 +431,17 @@ fn start_talkback(
     let floor = crate::talkback::owner::spawn(max_talk, move |input| speaker.send(input), shutdown);
     tracing::info!(device = %config.talkback.device, "talkback enabled");
     Ok((Some(floor), Some(player)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtime_has_the_configured_network_threads() {
+        let mut config = Config::default();
+        assert_eq!(runtime(&config).expect("runtime").metrics().num_workers(), 1);
+        config.pipeline.network_threads = 3;
+        assert_eq!(runtime(&config).expect("runtime").metrics().num_workers(), 3);
+    }
 }

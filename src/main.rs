@@ -131,11 +131,7 @@ fn stderr_is_the_journal() -> bool {
 
 fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("camrtc-rt")
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = camrtc::app::runtime(&config).context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await

@@ -467,11 +467,16 @@ pub struct PipelineConfig {
     pub on_demand: bool,
     pub idle_stop_ms: u32,
     pub viewer_queue_frames: usize,
+    /// Threads of the async runtime, which carries every viewer's connection (WHEP, ICE, DTLS,
+    /// SRTP) and the HTTP server; capture and encoding have threads of their own.
+    pub network_threads: usize,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { on_demand: true, idle_stop_ms: 3000, viewer_queue_frames: 60 }
+        // One network thread: for the few viewers a doorbell has, a second one costs more in
+        // wake-ups between the two than it saves (docs/PERFORMANCE.md, "Runtime threads").
+        Self { on_demand: true, idle_stop_ms: 3000, viewer_queue_frames: 60, network_threads: 1 }
     }
 }
 
@@ -857,7 +862,8 @@ impl PipelineConfig {
             self.viewer_queue_frames as u64,
             2..=1000,
             false,
-        )
+        )?;
+        check_range("pipeline.network_threads", self.network_threads as u64, 1..=16, false)
     }
 }
 
@@ -1276,6 +1282,10 @@ mod tests {
                 &["config line 2: pipeline.viewer_queue_frames = 1 must be between 2 and 1000"],
             ),
             (
+                "[pipeline]\nnetwork_threads = 0\n",
+                &["config line 2: pipeline.network_threads = 0 must be between 1 and 16"],
+            ),
+            (
                 "[webrtc]\nice_servers = [{ urls = [\"stun:h\", \"http://h\"] }]\n",
                 &[
                     "config line 2: webrtc.ice_servers[0].urls[1] = \"http://h\" must start with stun: or turn:",
@@ -1491,6 +1501,7 @@ mod tests {
             on_demand = false
             idle_stop_ms = 0
             viewer_queue_frames = 2
+            network_threads = 4
 
             [talkback]
             enabled = false
@@ -1588,7 +1599,12 @@ mod tests {
                 }],
                 ..AuthConfig::default()
             },
-            pipeline: PipelineConfig { on_demand: false, idle_stop_ms: 0, viewer_queue_frames: 2 },
+            pipeline: PipelineConfig {
+                on_demand: false,
+                idle_stop_ms: 0,
+                viewer_queue_frames: 2,
+                network_threads: 4,
+            },
             talkback: TalkbackConfig {
                 enabled: false,
                 device: "plughw:CARD=Speaker,DEV=0".to_owned(),

@@ -74,7 +74,8 @@ struct Args {
     /// Write the JSON report here too (it is always printed last on stdout).
     #[arg(long)]
     json: Option<PathBuf>,
-    /// TOML lines appended to the daemon's configuration (e.g. "[pipeline]\nviewer_queue_frames = 8").
+    /// TOML lines appended to the daemon's configuration, which ends inside its `[pipeline]` table
+    /// (e.g. "network_threads = 2"; start a table of their own for other keys).
     #[arg(long, default_value = "")]
     daemon_config: String,
 }
@@ -411,5 +412,19 @@ mod tests {
         ];
         assert_eq!(cpu_per_extra_viewer(&runs), Some(0.003));
         assert_eq!(cpu_per_extra_viewer(&runs[..2]), None);
+    }
+
+    #[test]
+    fn mean_covers_only_the_observations_inside_the_window() {
+        let sample = |count: f64, sum: f64| {
+            Metrics(
+                [("h_count".to_owned(), count), ("h_sum".to_owned(), sum)].into_iter().collect(),
+            )
+        };
+        // 100 observations averaging 50 ms before the window; 300 averaging 2 ms inside it.
+        let (before, after) = (sample(100.0, 5.0), sample(400.0, 5.6));
+        assert_eq!(mean_ms(&before, &after, "h"), Some(2.0));
+        assert_eq!(mean_ms(&after, &after, "h"), None, "nothing observed in the window");
+        assert_eq!(mean_ms(&before, &after, "missing"), None);
     }
 }

@@ -5,10 +5,10 @@
 #
 # One cargo invocation produces both the `camrtc` binary (what the .deb ships) and the unit-test
 # binaries of camrtc's library and of camrtc-untrusted (what cross/test-qemu.sh runs under
-# emulation), so the dependency tree is compiled once per target. (Because the tests are in the same build, cargo enables tokio's
-# `test-util` feature, a dev-dependency, in the binary too; it only adds clock-pausing functions
-# that the daemon never calls.) Writes the unit-test binaries' paths, one a line, to
-# $OUT/camrtc-lib-tests.path.
+# emulation), so the dependency tree is compiled once per target. (Because the tests are in the
+# same build, cargo enables tokio's `test-util` feature, a dev-dependency, in the binary too; it
+# only adds clock-pausing functions that the daemon never calls.) Writes the unit-test binaries'
+# paths, one a line, to $OUT/camrtc-lib-tests.path.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$REPO/cross/env.sh"

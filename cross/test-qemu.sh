@@ -3,9 +3,10 @@
 #
 #   cross/test-qemu.sh ARCH        ARCH: arm64 or armhf (amd64 runs natively)
 #
-# 1. the unit tests of camrtc's library and of camrtc-untrusted, emulated;  2. `camrtc --version`;  3. `camrtc check-config` on the
-# shipped config and on a broken one;  4. a WHEP session: the emulated daemon serves on loopback and
-# the native client of tests/whep_session_subprocess.rs decodes its picture and tone.
+# 1. the unit tests of camrtc's library and of camrtc-untrusted, emulated;  2. `camrtc --version`;
+# 3. `camrtc check-config` on the shipped config and on a broken one;  4. a WHEP session: the
+# emulated daemon serves on loopback and the native client of tests/whep_session_subprocess.rs
+# decodes its picture and tone.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$REPO/cross/env.sh"

@@ -1,5 +1,6 @@
-//! The viewer page trickles: it POSTs its offer as soon as it exists and sends its ICE candidates
-//! afterwards in WHEP PATCHes (with If-Match and a final end-of-candidates), and still plays.
+//! The viewer page trickles: it POSTs its offer once it has its first candidate (or after 30 ms)
+//! and sends the candidates found afterwards in WHEP PATCHes (with If-Match and a final
+//! end-of-candidates), and still plays.
 
 use camrtc_testkit as common;
 
@@ -18,7 +19,9 @@ async fn viewer_page_trickles_its_candidates_and_plays() {
     assert_eq!((page.width, page.height), (320, 240));
     assert!(page.frames_decoded >= 30, "frames decoded: {}", page.frames_decoded);
     let trickled = &page.trickled;
-    assert!(trickled.patches >= 1 && trickled.candidates >= 1, "nothing trickled: {trickled:?}");
+    // Which candidates make the offer depends on how fast the browser gathers; none is lost.
+    assert!(trickled.in_offer + trickled.candidates >= 1, "no candidate sent: {trickled:?}");
+    assert!(trickled.patches >= 1, "nothing trickled: {trickled:?}");
     assert_eq!(trickled.end_of_candidates, 1, "{trickled:?}");
     assert_eq!(trickled.refused, 0, "the daemon refused a PATCH: {trickled:?}");
     assert_eq!(page.sessions, 1);

@@ -14,7 +14,8 @@
 //              "latencyMs":{"n":150,"p50":41.2,"p95":60.3,"max":75.0},"timecodeErrors":0}]}
 //
 // Each page also reports secureContext (window.isSecureContext: whether the page could use the
-// microphone). --accept-any-certificate trusts self-signed HTTPS certificates, as a person who
+// microphone), and openToFirstFrameMs: from the start of the page's navigation to its first
+// frame, which counts what the page does before its POST. --accept-any-certificate trusts self-signed HTTPS certificates, as a person who
 // clicked through the browser's warning does. --basic answers the browser's password prompt.
 // latencyMs and timecodeErrors are null without --timecode. Each page also reports what it
 // trickled (PATCHes, candidates, end-of-candidates), its ICE restarts and the selected candidate
@@ -272,6 +273,7 @@ async function main() {
         height: v.frameHeight ?? null,
         secureContext: harness.secureContext,
         firstFrameMs: round1(harness.camrtc.firstFrameAt - harness.camrtc.postStartedAt),
+        openToFirstFrameMs: round1(harness.camrtc.firstFrameAt),
         framesDecoded: v.framesDecoded ?? 0,
         fps: round1(fps),
         audio: {

@@ -37,6 +37,8 @@ pub struct PageReport {
 #[derive(Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Trickled {
+    /// `a=candidate` lines in the offer: the page waits briefly for its first candidate.
+    pub in_offer: u64,
     /// PATCHes the daemon accepted.
     pub patches: u64,
     pub candidates: u64,

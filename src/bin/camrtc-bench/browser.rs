@@ -10,6 +10,8 @@ use std::process::Stdio;
 #[serde(rename_all = "camelCase")]
 pub struct Page {
     pub first_frame_ms: Option<f64>,
+    /// From the start of the page's navigation: also counts what the page does before its POST.
+    pub open_to_first_frame_ms: Option<f64>,
     pub fps: Option<f64>,
     pub frames_decoded: Option<u64>,
     pub latency_ms: Option<PageLatency>,

@@ -224,6 +224,8 @@ async fn browser_run(daemon: &Daemon, pages: usize, window: Duration) -> Result<
     let (figures, before, after) = daemon_figures
         .ok_or_else(|| BenchError::Browser(format!("{pages} pages never all watched")))?;
     let mut first: Vec<f64> = pages_seen.iter().filter_map(|p| p.first_frame_ms).collect();
+    let mut from_open: Vec<f64> =
+        pages_seen.iter().filter_map(|p| p.open_to_first_frame_ms).collect();
     let mut fps: Vec<f64> = pages_seen.iter().filter_map(|p| p.fps).collect();
     let latency = |pick: fn(&browser::PageLatency) -> Option<f64>| {
         let mut values: Vec<f64> =
@@ -236,6 +238,10 @@ async fn browser_run(daemon: &Daemon, pages: usize, window: Duration) -> Result<
         "first_frame_ms": {
             "median": median(&mut first),
             "max": first.iter().copied().reduce(f64::max),
+        },
+        "open_to_first_frame_ms": {
+            "median": median(&mut from_open),
+            "max": from_open.iter().copied().reduce(f64::max),
         },
         "latency_ms": {
             "p50": latency(|l| l.p50),

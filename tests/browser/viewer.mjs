@@ -15,8 +15,9 @@
 //
 // Each page also reports secureContext (window.isSecureContext: whether the page could use the
 // microphone), and openToFirstFrameMs: from the start of the page's navigation to its first
-// frame, which counts what the page does before its POST. --accept-any-certificate trusts self-signed HTTPS certificates, as a person who
-// clicked through the browser's warning does. --basic answers the browser's password prompt.
+// frame, which counts what the page does before its POST. --accept-any-certificate trusts
+// self-signed HTTPS certificates, as a person who clicked through the browser's warning does.
+// --basic answers the browser's password prompt.
 // latencyMs and timecodeErrors are null without --timecode. Each page also reports what it
 // trickled (PATCHes, candidates, end-of-candidates), its ICE restarts and the selected candidate
 // pair (types and the ICE username fragment in use). --restart-ice makes every page restart ICE

@@ -2,6 +2,7 @@
 //! (and, with talkback, receiving the viewer's microphone from a sendrecv audio section).
 
 mod bandwidth;
+mod chores;
 mod interfaces;
 mod keyframe_requests;
 mod mdns;

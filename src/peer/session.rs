@@ -5,6 +5,7 @@
 //! DELETE, ICE failure, DTLS close, a connect timeout or daemon shutdown.
 
 use super::bandwidth::{self, Estimate};
+use super::chores::Chores;
 use super::interfaces::BindAddrs;
 use super::keyframe_requests::{self, KeyframeRequestForwarder};
 use super::restart::{self, IceCredentials};
@@ -46,14 +47,9 @@ const ICE_DISCONNECTED_TIMEOUT: Duration = Duration::from_secs(4);
 /// ...and failed this long after that, which ends the session.
 const ICE_FAILED_TIMEOUT: Duration = Duration::from_secs(8);
 const ICE_KEEPALIVE: Duration = Duration::from_secs(2);
-/// How often a connected session checks whether the viewer closed DTLS.
-const DTLS_CLOSE_POLL: Duration = Duration::from_secs(1);
 /// Connectivity checks every 20 ms instead of the crate's 200 ms: on a LAN the first check
 /// answers in a millisecond, and every interval waited is time without a picture.
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
-/// How often a connected session reports its bandwidth estimate to the hub: TWCC feedback
-/// arrives every 50-100 ms, and the hub's policy only needs to see each trend promptly.
-const ESTIMATE_REPORT_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Why a session ended; logged once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -363,6 +359,7 @@ pub async fn create_session(
         events,
         commands: command_rx,
         connected: false,
+        chores: Chores::new(tokio::time::Instant::now()),
         estimate,
         talk,
         _port: port,
@@ -471,6 +468,8 @@ struct Session {
     events: mpsc::UnboundedReceiver<PcEvent>,
     commands: mpsc::Receiver<Command>,
     connected: bool,
+    /// The estimate reports and DTLS checks of a connected session (rescheduled on connecting).
+    chores: Chores,
     /// The entity tag of the current ICE generation; a restart replaces it.
     etag: String,
     gather_timeout: Duration,
@@ -489,22 +488,29 @@ impl Session {
     async fn run(mut self, shutdown: CancellationToken, connect_timeout: Duration) -> SessionEnd {
         let connect_deadline = tokio::time::Instant::now() + connect_timeout;
         let video_track = self.video.track.clone();
-        let mut liveness = tokio::time::interval(DTLS_CLOSE_POLL);
-        let mut estimate_report = tokio::time::interval(ESTIMATE_REPORT_INTERVAL);
+        let fallback = tokio::time::sleep_until(self.chores.fallback());
+        tokio::pin!(fallback);
         let end = loop {
             if let Some(end) = self.ended {
                 break end;
             }
-            tokio::select! {
-                () = shutdown.cancelled() => break SessionEnd::Shutdown,
-                _ = liveness.tick(), if self.connected => {
-                    if self.peer_closed_dtls().await {
-                        break SessionEnd::Closed;
-                    }
-                }
-                _ = estimate_report.tick(), if self.connected => {
+            if self.connected {
+                let due = self.chores.take_due(tokio::time::Instant::now());
+                if due.report_estimate {
                     self.hub.report_estimate(self.feed.id, self.estimate.bits_per_second());
                 }
+                if due.check_liveness && self.peer_closed_dtls().await {
+                    break SessionEnd::Closed;
+                }
+                let wake = self.chores.fallback();
+                if fallback.deadline() != wake {
+                    fallback.as_mut().reset(wake);
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break SessionEnd::Shutdown,
+                // Only wakes the loop, whose top does the chores.
+                () = &mut fallback, if self.connected => {}
                 command = self.commands.recv() => match command {
                     Some(Command::Patch(patch, reply)) => {
                         let _ = reply.send(self.patch(patch).await);
@@ -572,6 +578,7 @@ impl Session {
             return;
         }
         self.connected = true;
+        self.chores = Chores::new(tokio::time::Instant::now());
         tracing::info!(viewer = self.feed.id, "viewer connected");
         self.hub.activate(self.feed.id);
     }

@@ -328,6 +328,7 @@ pub async fn run(
         }),
         udp_ports: config.webrtc.udp_ports().map(crate::peer::nat::PortPool::new),
         ice_tcp: config.webrtc.ice_tcp,
+        playout_delay_max_ms: config.webrtc.playout_delay_max_ms,
         talkback,
     };
     let state = AppState {

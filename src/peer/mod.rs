@@ -46,6 +46,9 @@ pub struct PeerSettings {
     pub udp_ports: Option<std::sync::Arc<nat::PortPool>>,
     /// Also listen for ICE-TCP on the same addresses and port (`webrtc.ice_tcp`).
     pub ice_tcp: bool,
+    /// The playout-delay maximum asked of viewers that offer the extension
+    /// (`webrtc.playout_delay_max_ms`); 0: not asked.
+    pub playout_delay_max_ms: u32,
     /// The talkback floor, when `talkback.enabled`: viewers offering `sendrecv` audio are
     /// answered `sendrecv` and their packets handed to it.
     pub talkback: Option<crate::talkback::owner::FloorHandle>,

@@ -5,7 +5,11 @@
 //! sender reports map both tracks to the same wall clock and browsers can lip-sync.
 
 use crate::media::EncodedFrame;
+use bytes::Bytes;
+use rtc::rtp::extension::playout_delay_extension::PlayoutDelayExtension;
+use rtc::rtp::header::{EXTENSION_PROFILE_ONE_BYTE, Extension};
 use rtc::rtp::{Packet, header::Header};
+use rtc::shared::marshal::Marshal;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -16,6 +20,10 @@ pub fn media_epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
+/// The playout-delay extension's largest value, in its 10 ms units (12 bits).
+const PLAYOUT_MAX_UNITS: u16 =
+    rtc::rtp::extension::playout_delay_extension::PLAYOUT_DELAY_MAX_VALUE;
+
 /// Per-viewer, per-track RTP state.
 #[derive(Debug, Clone)]
 pub struct RtpStamper {
@@ -25,6 +33,9 @@ pub struct RtpStamper {
     next_sequence: u16,
     timestamp_offset: u32,
     epoch: Instant,
+    /// A one-byte header extension (id, value) put on the first packet of every frame, where
+    /// receivers read per-frame extensions from.
+    frame_extension: Option<Extension>,
 }
 
 impl RtpStamper {
@@ -38,7 +49,20 @@ impl RtpStamper {
             next_sequence: rand::random(),
             timestamp_offset: rand::random(),
             epoch,
+            frame_extension: None,
         }
+    }
+
+    /// Asks the receiver to play every frame out at once and to queue at most `max_ms` (rounded
+    /// down to the extension's 10 ms units), through the playout-delay extension negotiated
+    /// under the one-byte id `id`.
+    pub fn with_playout_delay(mut self, id: u8, max_ms: u32) -> Self {
+        let units = u16::try_from(max_ms / 10).unwrap_or(u16::MAX);
+        let delay = PlayoutDelayExtension { min_delay: 0, max_delay: units.min(PLAYOUT_MAX_UNITS) };
+        let payload: Bytes =
+            delay.marshal().expect("a playout delay always fits its 3 bytes").into();
+        self.frame_extension = Some(Extension { id, payload });
+        self
     }
 
     /// The RTP timestamp for something captured at `captured`.
@@ -57,6 +81,7 @@ impl RtpStamper {
         frame.payloads.iter().enumerate().map(move |(i, payload)| {
             let sequence_number = self.next_sequence;
             self.next_sequence = self.next_sequence.wrapping_add(1);
+            let extension = self.frame_extension.clone().filter(|_| i == 0);
             Packet {
                 header: Header {
                     version: 2,
@@ -65,6 +90,13 @@ impl RtpStamper {
                     sequence_number,
                     timestamp,
                     ssrc: self.ssrc,
+                    extension: extension.is_some(),
+                    extension_profile: if extension.is_some() {
+                        EXTENSION_PROFILE_ONE_BYTE
+                    } else {
+                        0
+                    },
+                    extensions: extension.into_iter().collect(),
                     ..Default::default()
                 },
                 payload: payload.clone(),
@@ -122,6 +154,35 @@ mod tests {
             packets[2].header.sequence_number.wrapping_add(1)
         );
         assert_eq!(next[0].header.timestamp.wrapping_sub(packets[0].header.timestamp), 2970);
+    }
+
+    #[test]
+    fn the_playout_delay_rides_the_first_packet_of_each_frame() {
+        let epoch = Instant::now();
+        let mut stamper = RtpStamper::new(7, 102, 90_000, epoch).with_playout_delay(5, 100);
+        for at in [10, 43] {
+            let frame = frame(epoch + Duration::from_millis(at), 3);
+            let packets: Vec<_> = stamper.packets(&frame).collect();
+            let first = &packets[0].header;
+            assert!(first.extension);
+            assert_eq!(first.extension_profile, EXTENSION_PROFILE_ONE_BYTE);
+            // min 0 and max 10 (x 10 ms), 12 bits each.
+            assert_eq!(first.get_extension(5).as_deref(), Some(&[0x00, 0x00, 0x0a][..]));
+            for later in &packets[1..] {
+                assert!(!later.header.extension && later.header.extensions.is_empty());
+            }
+        }
+        let units = |ms| {
+            let mut stamper = RtpStamper::new(7, 102, 90_000, epoch).with_playout_delay(3, ms);
+            let packet = stamper.packets(&frame(epoch, 1)).next().expect("one packet");
+            let value = packet.header.get_extension(3).expect("the extension");
+            u16::from_be_bytes([value[1], value[2]]) & 0x0fff
+        };
+        assert_eq!((units(500), units(105), units(10)), (50, 10, 1));
+
+        let mut plain = RtpStamper::new(7, 102, 90_000, epoch);
+        let packet = plain.packets(&frame(epoch, 1)).next().expect("one packet");
+        assert!(!packet.header.extension && packet.header.extensions.is_empty());
     }
 
     #[test]

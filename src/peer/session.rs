@@ -24,7 +24,7 @@ use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYP
 use rtc::peer_connection::transport::RTCDtlsTransportState;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::sync::Arc;
@@ -216,6 +216,13 @@ fn media_engine(
         },
         RtpCodecKind::Video,
     )?;
+    if playout_delay(choice, settings).is_some() {
+        engine.register_header_extension(
+            RTCRtpHeaderExtensionCapability { uri: sdp::PLAYOUT_DELAY_URI.to_owned() },
+            RtpCodecKind::Video,
+            None,
+        )?;
+    }
     let talkback =
         settings.talkback.is_some() && choice.audio.as_ref().is_some_and(|a| a.viewer_sends);
     if let (true, Some(audio)) = (settings.audio || talkback, &choice.audio) {
@@ -225,6 +232,13 @@ fn media_engine(
         )?;
     }
     Ok(engine)
+}
+
+/// The extension id and maximum to send the viewer, when it offered the extension and
+/// `webrtc.playout_delay_max_ms` is on.
+fn playout_delay(choice: &OfferChoice, settings: &PeerSettings) -> Option<(u8, u32)> {
+    let max_ms = settings.playout_delay_max_ms;
+    choice.video_playout_delay_id.filter(|_| max_ms > 0).map(|id| (id, max_ms))
 }
 
 fn local_track(kind: RtpCodecKind, codec: RTCRtpCodec, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
@@ -413,9 +427,13 @@ async fn answer(
 ) -> Result<(Outgoing, Arc<dyn RtpSender>, Option<Outgoing>, String), PeerError> {
     let epoch = media_epoch();
     let video_ssrc = rand::random();
+    let mut stamper = RtpStamper::new(video_ssrc, choice.video_pt, 90_000, epoch);
+    if let Some((id, max_ms)) = playout_delay(choice, settings) {
+        stamper = stamper.with_playout_delay(id, max_ms);
+    }
     let video = Outgoing {
         track: local_track(RtpCodecKind::Video, video_codec(&profile.to_hex()), video_ssrc),
-        stamper: RtpStamper::new(video_ssrc, choice.video_pt, 90_000, epoch),
+        stamper,
     };
     let video_sender = pc.add_track(video.track.clone() as Arc<dyn TrackLocal>).await?;
     let audio = match (settings.audio, &choice.audio) {

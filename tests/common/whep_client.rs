@@ -9,7 +9,7 @@ use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYP
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::packetizer::Depacketizer;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +44,8 @@ pub struct DecodedFrame {
     pub timecode: Option<u32>,
     /// Unix milliseconds (mod 2^32) when the frame was decoded.
     pub decoded_at: u32,
+    /// The RTP header extensions (id, value) on the frame's first packet.
+    pub first_packet_extensions: Vec<(u8, Bytes)>,
 }
 
 impl DecodedFrame {
@@ -202,8 +204,12 @@ async fn receive_video(track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSende
     let mut depacketizer = H264Packet::default();
     let mut decoder = openh264::decoder::Decoder::new().expect("openh264 decoder");
     let mut access_unit = Vec::new();
+    let mut first_packet_extensions = None;
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
+        first_packet_extensions.get_or_insert_with(|| {
+            packet.header.extensions.iter().map(|e| (e.id, e.payload.clone())).collect()
+        });
         if let Ok(nals) = depacketizer.depacketize(&packet.payload) {
             access_unit.extend_from_slice(&nals);
         }
@@ -211,12 +217,14 @@ async fn receive_video(track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSende
             continue;
         }
         let unit = std::mem::take(&mut access_unit);
+        let first_packet_extensions = first_packet_extensions.take().unwrap_or_default();
         let Ok(Some(picture)) = decoder.decode(&unit) else { continue };
         use openh264::formats::YUVSource;
         let (width, height) = picture.dimensions();
         let (stride, _, _) = picture.strides();
         let timecode = camrtc::source::timecode::read(picture.y(), stride, width, height).ok();
-        let frame = DecodedFrame { width, height, timecode, decoded_at: unix_millis_u32() };
+        let decoded_at = unix_millis_u32();
+        let frame = DecodedFrame { width, height, timecode, decoded_at, first_packet_extensions };
         if events.send(Event::Video(frame)).is_err() {
             return;
         }
@@ -305,6 +313,15 @@ fn browser_like_engine() -> MediaEngine {
             )
             .expect("H.264 registers");
     }
+    engine
+        .register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: camrtc::peer::sdp::PLAYOUT_DELAY_URI.to_owned(),
+            },
+            RtpCodecKind::Video,
+            None,
+        )
+        .expect("the playout-delay extension registers");
     engine
         .register_codec(
             RTCRtpCodecParameters {

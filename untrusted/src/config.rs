@@ -349,6 +349,9 @@ pub struct WebRtcConfig {
     pub ipv6: bool,
     /// Also offer passive ICE-TCP host candidates, for viewers whose networks block UDP.
     pub ice_tcp: bool,
+    /// The playout-delay maximum sent to browsers that offer the extension (minimum 0), in
+    /// milliseconds; 0: not sent.
+    pub playout_delay_max_ms: u32,
 }
 
 impl Default for WebRtcConfig {
@@ -366,6 +369,7 @@ impl Default for WebRtcConfig {
             exclude_interfaces: Vec::new(),
             ipv6: false,
             ice_tcp: false,
+            playout_delay_max_ms: 100,
         }
     }
 }
@@ -748,6 +752,24 @@ impl WebRtcConfig {
                         format!("= {name:?} is not an interface name like \"eth0\" or \"wlan0\""),
                     ));
                 }
+            }
+        }
+        // The extension carries 10 ms units, and libwebrtc renders at once only up to 500 ms.
+        if self.playout_delay_max_ms != 0 {
+            check_range(
+                "webrtc.playout_delay_max_ms",
+                self.playout_delay_max_ms.into(),
+                10..=500,
+                false,
+            )?;
+            if !self.playout_delay_max_ms.is_multiple_of(10) {
+                return Err(ConfigError::invalid(
+                    "webrtc.playout_delay_max_ms",
+                    format!(
+                        "= {} must be a multiple of 10 (the extension counts in 10 ms units),                          or 0 to not send it",
+                        self.playout_delay_max_ms
+                    ),
+                ));
             }
         }
         match (self.udp_port_min, self.udp_port_max) {
@@ -1478,6 +1500,7 @@ mod tests {
             exclude_interfaces = ["docker0"]
             ipv6 = true
             ice_tcp = true
+            playout_delay_max_ms = 0
 
             [[webrtc.ice_servers]]
             urls = ["stun:stun.example.org:3478", "stun:[2001:db8::1]:3478"]
@@ -1590,6 +1613,7 @@ mod tests {
                 exclude_interfaces: vec!["docker0".to_owned()],
                 ipv6: true,
                 ice_tcp: true,
+                playout_delay_max_ms: 0,
             },
             auth: AuthConfig {
                 mode: AuthMode::Basic,
@@ -1639,6 +1663,24 @@ mod tests {
         }
         let message = Config::from_toml_str("[talkback]\nspeaker = \"x\"\n").unwrap_err();
         assert!(message.to_string().contains("speaker"), "{message}");
+    }
+
+    #[test]
+    fn playout_delay_is_off_or_tens_of_milliseconds_up_to_500() {
+        for ms in [0, 10, 100, 500] {
+            let text = format!("[webrtc]\nplayout_delay_max_ms = {ms}\n");
+            assert_eq!(Config::from_toml_str(&text).unwrap().webrtc.playout_delay_max_ms, ms);
+        }
+        for (ms, wanted) in [(5, "between 10 and 500"), (510, "between"), (55, "multiple of 10")] {
+            let text = format!("[webrtc]\nplayout_delay_max_ms = {ms}\n");
+            let message = Config::from_toml_str(&text).unwrap_err().to_string();
+            assert!(
+                message.contains("webrtc.playout_delay_max_ms")
+                    && message.contains("line 2")
+                    && message.contains(wanted),
+                "{ms}: {message}"
+            );
+        }
     }
 
     #[test]

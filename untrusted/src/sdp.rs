@@ -125,6 +125,9 @@ pub struct OfferChoice {
     pub video_pt: u8,
     /// The `a=mid` of the video section that payload type belongs to.
     pub video_mid: String,
+    /// The one-byte header extension id (1-14, RFC 8285) under which that section offers the
+    /// playout-delay extension ([`PLAYOUT_DELAY_URI`]), if it does: Chromium and Safari do.
+    pub video_playout_delay_id: Option<u8>,
     /// Opus, when the offer lets us send it; video alone is still a valid session.
     pub audio: Option<AudioChoice>,
 }
@@ -141,6 +144,10 @@ pub struct AudioChoice {
     /// [`decline_viewer_audio`].
     pub viewer_sends: bool,
 }
+
+/// The RTP header extension by which a sender asks libwebrtc-based receivers to play frames
+/// out within a delay range (<http://www.webrtc.org/experiments/rtp-hdrext/playout-delay>).
+pub const PLAYOUT_DELAY_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
 
 /// A WHEP viewer offers audio and video; talkback or a data channel would add one or two more.
 pub const MAX_MEDIA_SECTIONS: usize = 8;
@@ -246,6 +253,7 @@ pub fn choose_codecs(offer_sdp: &str, ours: &ProfileLevelId) -> Result<OfferChoi
     };
     let video_pt = choose_h264(&Section::new(video), ours)?;
     let video_mid = mid(video).ok_or(SdpError::MissingMid { kind: "video" })?;
+    let video_playout_delay_id = one_byte_extension_id(video, PLAYOUT_DELAY_URI);
 
     let audio = live("audio")
         .filter(|m| lets_us_send(&media_direction(m, &session_direction)))
@@ -265,7 +273,24 @@ pub fn choose_codecs(offer_sdp: &str, ours: &ProfileLevelId) -> Result<OfferChoi
         None => None,
     };
 
-    Ok(OfferChoice { video_pt, video_mid, audio })
+    Ok(OfferChoice { video_pt, video_mid, video_playout_delay_id, audio })
+}
+
+/// The id of `uri` in `m`'s `a=extmap:<id>[/<direction>] <uri>` lines, when it fits a one-byte
+/// header (1-14) and its direction lets us send it. Anything else (two-byte ids, a malformed
+/// line, a recvonly mapping) reads as not offered: the extension is an optimisation.
+fn one_byte_extension_id(m: &MediaDescription, uri: &str) -> Option<u8> {
+    m.attributes.iter().filter(|a| a.key == "extmap").find_map(|a| {
+        let (id, rest) = a.value.as_deref()?.split_once(|c: char| c.is_ascii_whitespace())?;
+        // Extension attributes may follow the URI.
+        let offered_uri = rest.split_ascii_whitespace().next()?;
+        if offered_uri != uri {
+            return None;
+        }
+        let (id, direction) = id.split_once('/').unwrap_or((id, "sendrecv"));
+        let id: u8 = id.parse().ok().filter(|id| (1..=14).contains(id))?;
+        matches!(direction, "sendrecv" | "recvonly").then_some(id)
+    })
 }
 
 /// Returns `offer_sdp` with the `profile-level-id` of payload type `pt` set to `ours`.
@@ -641,8 +666,16 @@ mod tests {
         OfferChoice {
             video_pt,
             video_mid: video_mid.into(),
+            video_playout_delay_id: None,
             audio: audio.map(|(pt, mid)| AudioChoice { pt, mid: mid.into(), viewer_sends: false }),
         }
+    }
+
+    /// The fixtures' video sections offer the playout-delay extension: Chromium and Safari as
+    /// id 5, Firefox as id 6 (recvonly).
+    fn with_playout_delay(mut choice: OfferChoice, id: u8) -> OfferChoice {
+        choice.video_playout_delay_id = Some(id);
+        choice
     }
 
     fn sending(mut choice: OfferChoice) -> OfferChoice {
@@ -657,12 +690,15 @@ mod tests {
         // Chrome's audio section comes first.
         let sendrecv = CHROME.replacen("a=recvonly", "a=sendrecv", 1);
         let choice = choose_codecs(&sendrecv, &OURS).unwrap();
-        assert_eq!(choice, sending(self::choice(106, "1", Some((111, "0")))));
+        assert_eq!(
+            choice,
+            with_playout_delay(sending(self::choice(106, "1", Some((111, "0")))), 5)
+        );
         let declined = decline_viewer_audio(&sendrecv, "0");
         assert_eq!(declined, CHROME, "only the direction line changed back");
         assert_eq!(
             choose_codecs(&declined, &OURS).unwrap(),
-            self::choice(106, "1", Some((111, "0")))
+            with_playout_delay(self::choice(106, "1", Some((111, "0"))), 5)
         );
 
         let absent = CHROME.replacen("a=recvonly\r\n", "", 1);
@@ -687,17 +723,26 @@ mod tests {
 
     #[test]
     fn chrome_prefers_constrained_baseline_over_baseline() {
-        assert_eq!(choose_codecs(CHROME, &OURS).unwrap(), choice(106, "1", Some((111, "0"))));
+        assert_eq!(
+            choose_codecs(CHROME, &OURS).unwrap(),
+            with_playout_delay(choice(106, "1", Some((111, "0"))), 5)
+        );
     }
 
     #[test]
     fn firefox_picks_mode_1_h264_and_opus() {
-        assert_eq!(choose_codecs(FIREFOX, &OURS).unwrap(), choice(126, "1", Some((109, "0"))));
+        assert_eq!(
+            choose_codecs(FIREFOX, &OURS).unwrap(),
+            with_playout_delay(choice(126, "1", Some((109, "0"))), 6)
+        );
     }
 
     #[test]
     fn safari_skips_constrained_high() {
-        assert_eq!(choose_codecs(SAFARI, &OURS).unwrap(), choice(98, "0", Some((111, "1"))));
+        assert_eq!(
+            choose_codecs(SAFARI, &OURS).unwrap(),
+            with_playout_delay(choice(98, "0", Some((111, "1"))), 5)
+        );
     }
 
     #[test]
@@ -757,7 +802,7 @@ mod tests {
     #[test]
     fn sendrecv_and_absent_direction_are_fine() {
         let sendrecv = CHROME.replace("a=recvonly", "a=sendrecv");
-        let expected = sending(choice(106, "1", Some((111, "0"))));
+        let expected = with_playout_delay(sending(choice(106, "1", Some((111, "0")))), 5);
         assert_eq!(choose_codecs(&sendrecv, &OURS).unwrap(), expected);
         let absent = CHROME.replace("a=recvonly\r\n", "");
         assert_eq!(choose_codecs(&absent, &OURS).unwrap(), expected);
@@ -779,19 +824,48 @@ mod tests {
     #[test]
     fn audio_is_optional() {
         let video_only = &SAFARI[..SAFARI.find("m=audio").unwrap()];
-        assert_eq!(choose_codecs(video_only, &OURS).unwrap(), choice(98, "0", None));
+        assert_eq!(
+            choose_codecs(video_only, &OURS).unwrap(),
+            with_playout_delay(choice(98, "0", None), 5)
+        );
 
         let no_opus = FIREFOX.replace(" opus/", " speex/");
-        assert_eq!(choose_codecs(&no_opus, &OURS).unwrap(), choice(126, "1", None));
+        let firefox_video_only = with_playout_delay(choice(126, "1", None), 6);
+        assert_eq!(choose_codecs(&no_opus, &OURS).unwrap(), firefox_video_only);
 
         let sendonly_audio = FIREFOX.replacen("a=recvonly", "a=sendonly", 1);
-        assert_eq!(choose_codecs(&sendonly_audio, &OURS).unwrap(), choice(126, "1", None));
+        assert_eq!(choose_codecs(&sendonly_audio, &OURS).unwrap(), firefox_video_only);
+    }
+
+    #[test]
+    fn playout_delay_is_found_only_where_we_may_send_it_in_a_one_byte_header() {
+        let line = "a=extmap:5 http://www.webrtc.org/experiments/rtp-hdrext/playout-delay\r\n";
+        assert!(CHROME.contains(line));
+        let id = |offer: &str| choose_codecs(offer, &OURS).unwrap().video_playout_delay_id;
+        let with = |replacement: &str| CHROME.replace(line, replacement);
+        assert_eq!(id(&with("")), None, "not offered");
+        assert_eq!(id(&with(&line.replace(":5 ", ":14 "))), Some(14));
+        assert_eq!(id(&with(&line.replace(":5 ", ":5/recvonly "))), Some(5));
+        assert_eq!(id(&with(&line.replace(":5 ", ":5/sendrecv "))), Some(5));
+        for refused in [":15 ", ":0 ", ":5/sendonly ", ":5/inactive ", ":x ", ":256 "] {
+            assert_eq!(id(&with(&line.replace(":5 ", refused))), None, "{refused}");
+        }
+        let with_attributes = line.replace("\r\n", " something\r\n");
+        assert_eq!(id(&with(&with_attributes)), Some(5), "extension attributes after the URI");
+        let other_uri = line.replace("playout-delay", "playout-delayed");
+        assert_eq!(id(&with(&other_uri)), None);
+        // Only the chosen video section counts: Chrome's audio section has no such line.
+        let in_audio_only = with("").replacen("a=mid:0\r\n", &format!("a=mid:0\r\n{line}"), 1);
+        assert_eq!(id(&in_audio_only), None);
     }
 
     #[test]
     fn codec_names_are_case_insensitive() {
         let offer = CHROME.replace("H264/", "h264/").replace("opus/", "OPUS/");
-        assert_eq!(choose_codecs(&offer, &OURS).unwrap(), choice(106, "1", Some((111, "0"))));
+        assert_eq!(
+            choose_codecs(&offer, &OURS).unwrap(),
+            with_playout_delay(choice(106, "1", Some((111, "0"))), 5)
+        );
         let offer = CHROME.replace(
             "packetization-mode=1;profile-level-id=42e01f",
             "PACKETIZATION-MODE=1;Profile-Level-Id=42E01F",

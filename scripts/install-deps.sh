@@ -3,10 +3,10 @@
 #
 #   scripts/install-deps.sh          build dependencies (C toolchain for openh264/opus, ALSA headers)
 #   scripts/install-deps.sh --test   also Chromium, Node.js, npm, systemd (systemd-analyze), ffmpeg, the
-#                                    VM harness (qemu, Debian kernel, busybox, v4l-utils, alsa-utils),
-#                                    coturn and iproute2 for the network-namespace TURN test,
-#                                    nftables for the bandwidth adaptation test's lossy link and
-#                                    the NAT tests' routers,
+#                                    VM harness (qemu, Debian kernel, busybox, v4l-utils, alsa-utils;
+#                                    the kernel's netem also shapes the bandwidth adaptation test's
+#                                    weak link), coturn and iproute2 for the network-namespace TURN
+#                                    test, nftables for the NAT tests' routers,
 #                                    the browser harness's npm packages (tests/browser/node_modules)
 #                                    and the arm64/armhf cross toolchains (cross/install-deps.sh)
 #
@@ -36,7 +36,6 @@ if ((with_test)); then
   # tests/turn_relay.rs: a real TURN server (started by the test, never as a service) between
   # network namespaces made with `ip netns`.
   packages+=(coturn iproute2)
-  # tests/bandwidth_adaptation.rs: tc shapes a link (iproute2), nft drops a share of its packets.
   # tests/stun_nat.rs and tests/nat_port_forward.rs: router namespaces that masquerade and forward.
   packages+=(nftables)
 fi

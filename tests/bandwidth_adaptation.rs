@@ -1,19 +1,21 @@
 //! One viewer on a poor link pulls the shared encoder down to what its link carries, its latency
 //! stays bounded, and a viewer on a good link keeps its picture throughout.
 //!
-//! Three network namespaces: the daemon's, with one veth to each viewer's. The daemon's side of
-//! the weak viewer's link is shaped to 300 kbit/s with `tc` (tbf, with a 45 kB bottleneck queue:
-//! 1.2 s of buffering at that rate, like a small router's) and loses 1 % of its packets at
-//! random (nft). Without adaptation the 1 Mbit/s stream keeps that queue full: 1.2 s of latency
-//! and two thirds of the packets dropped. The test samples the encoder's target from `/healthz` while both viewers
-//! decode, and prints the figures (`cargo test --test bandwidth_adaptation -- --nocapture`).
+//! Three network namespaces: the daemon's, with a link to each viewer's. The strong viewer's is a
+//! veth; the weak viewer's crosses the netem VM (tests/common/netem.rs: this machine's kernel has
+//! no `sch_netem`, the VM's Debian kernel has), which shapes what the daemon sends it with `tc
+//! qdisc … netem rate 300kbit loss 1% limit 60`. Without adaptation the 1 Mbit/s stream keeps
+//! that queue full: over a second of latency and two thirds of the packets dropped. The test
+//! samples the encoder's target from `/healthz` while both viewers decode, and prints the
+//! figures (`cargo test --test bandwidth_adaptation -- --nocapture`).
 //!
-//! Needs root, `ip netns` and `tc` (scripts/install-deps.sh --test); without them the test says
-//! so and skips. Everything it creates is removed even when it fails.
+//! Needs root, `ip netns`, qemu and Debian's kernel (scripts/install-deps.sh --test); without
+//! them the test says so and skips. Everything it creates is removed even when it fails.
 
 use camrtc_testkit as common;
 
-use common::netns::{in_netns, in_netns_async, run, unavailable};
+use common::netem::{End, NetemLink, unavailable};
+use common::netns::{in_netns, in_netns_async, run};
 use common::process::{DaemonProcess, spawn_run_logging};
 use common::whep_client::{Network, Received, WhepClient};
 use std::process::Command;
@@ -32,12 +34,14 @@ struct Lab {
     weak_ns: String,
     strong_ns: String,
     daemon: Option<DaemonProcess>,
+    weak_link: Option<NetemLink>,
     log: std::path::PathBuf,
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
         drop(self.daemon.take());
+        drop(self.weak_link.take());
         for ns in [&self.daemon_ns, &self.weak_ns, &self.strong_ns] {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
@@ -55,50 +59,45 @@ impl Lab {
     fn new() -> Lab {
         let pid = std::process::id();
         let name = |role: &str| format!("camrtc-bwe-{pid}-{role}");
-        let lab = Lab {
+        let mut lab = Lab {
             daemon_ns: name("daemon"),
             weak_ns: name("weak"),
             strong_ns: name("strong"),
             daemon: None,
+            weak_link: None,
             log: std::env::temp_dir().join(name("log")),
         };
         for ns in [&lab.daemon_ns, &lab.weak_ns, &lab.strong_ns] {
             run(&["ip", "netns", "add", ns]);
         }
-        let d = &lab.daemon_ns;
-        for (net, viewer, link) in [(1, &lab.weak_ns, "to-weak"), (2, &lab.strong_ns, "to-strong")]
-        {
-            // Made directly inside the namespaces: no interface ever appears on the host.
-            let veth = ["ip", "link", "add", link, "netns", d, "type", "veth"];
-            run(&[&veth[..], &["peer", "to-daemon", "netns", viewer]].concat());
-            run(&["ip", "-n", d, "addr", "add", &format!("10.97.{net}.1/24"), "dev", link]);
-            run(&[
-                "ip",
-                "-n",
-                viewer,
-                "addr",
-                "add",
-                &format!("10.97.{net}.2/24"),
-                "dev",
-                "to-daemon",
-            ]);
-            for (ns, dev) in [(d, link), (viewer, "to-daemon")] {
-                run(&["ip", "-n", ns, "link", "set", dev, "up"]);
-                run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-            }
-            // The webrtc crate joins the mDNS group on every peer connection (see turn_relay.rs).
-            run(&["ip", "-n", viewer, "route", "add", "224.0.0.0/4", "dev", "to-daemon"]);
+        let (d, weak, strong) =
+            (&lab.daemon_ns.clone(), &lab.weak_ns.clone(), &lab.strong_ns.clone());
+        // The weak viewer's link crosses the netem VM: 300 kbit/s towards the viewer, 1 % of
+        // packets lost at random, and a 60-packet queue (about 1.3 s of this stream at that
+        // rate, like a small router's). Its feedback comes back unshaped.
+        let shaping = format!("rate {LINK_KBIT}kbit loss 1% limit 60");
+        lab.weak_link = Some(NetemLink::start(
+            End { netns: d, ifname: "to-weak", address: "10.97.1.1/24" },
+            End { netns: weak, ifname: "to-daemon", address: "10.97.1.2/24" },
+            &shaping,
+            "",
+        ));
+        // Made directly inside the namespaces: no interface ever appears on the host.
+        let veth = ["ip", "link", "add", "to-strong", "netns", d, "type", "veth"];
+        run(&[&veth[..], &["peer", "to-daemon", "netns", strong]].concat());
+        run(&["ip", "-n", d, "addr", "add", "10.97.2.1/24", "dev", "to-strong"]);
+        run(&["ip", "-n", strong, "addr", "add", "10.97.2.2/24", "dev", "to-daemon"]);
+        for (ns, dev) in [(d, "to-strong"), (strong, "to-daemon")] {
+            run(&["ip", "-n", ns, "link", "set", dev, "up"]);
+        }
+        for ns in [d, weak, strong] {
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        // The webrtc crate joins the mDNS group on every peer connection (see turn_relay.rs).
+        for ns in [weak, strong] {
+            run(&["ip", "-n", ns, "route", "add", "224.0.0.0/4", "dev", "to-daemon"]);
         }
         run(&["ip", "-n", d, "route", "add", "224.0.0.0/4", "dev", "to-strong"]);
-        // tbf, not netem: this kernel has no sch_netem (nor act_gact); tbf's byte limit is the
-        // bottleneck queue, and nft drops the random share netem's `loss` would.
-        let rate = format!("{LINK_KBIT}kbit");
-        let tbf = ["qdisc", "add", "dev", "to-weak", "root", "tbf", "rate", &rate];
-        run(&[&["tc", "-n", d][..], &tbf, &["burst", "3000", "limit", "45000"]].concat());
-        let nft = |command: &str| run(&["ip", "netns", "exec", d, "nft", command]);
-        nft("add table inet lossy");
-        nft("add chain inet lossy out { type filter hook output priority 0 ; }");
-        nft("add rule inet lossy out oif \"to-weak\" numgen random mod 100 < 1 drop");
         lab
     }
 

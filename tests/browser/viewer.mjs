@@ -10,6 +10,7 @@
 // seconds and prints one line of JSON to stdout:
 //
 //   {"pages":[{"width":640,"height":480,"firstFrameMs":123.4,"framesDecoded":912,"fps":29.8,
+//              "freezes":{"count":0,"seconds":0},"jitterBufferMs":7.6,
 //              "audio":{"packetsReceived":1500,"totalAudioEnergy":0.42},
 //              "latencyMs":{"n":150,"p50":41.2,"p95":60.3,"max":75.0},"timecodeErrors":0}]}
 //
@@ -186,6 +187,12 @@ function percentile(sorted, p) {
   if (!sorted.length) return null;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
+const round3 = (x) => Math.round(x * 1000) / 1000;
+// Mean time a video frame waited in the jitter buffer between two inbound-rtp snapshots.
+function bufferedMs(before, after) {
+  const emitted = (after.jitterBufferEmittedCount ?? 0) - (before.jitterBufferEmittedCount ?? 0);
+  return emitted > 0 ? ((after.jitterBufferDelay ?? 0) - (before.jitterBufferDelay ?? 0)) / emitted * 1000 : null;
+}
 const round1 = (x) => (x === null || x === undefined ? null : Math.round(x * 10) / 10);
 
 async function waitFirstFrame(page, index) {
@@ -277,6 +284,10 @@ async function main() {
         openToFirstFrameMs: round1(harness.camrtc.firstFrameAt),
         framesDecoded: v.framesDecoded ?? 0,
         fps: round1(fps),
+        // Chromium's own judgement of smoothness over the window: a freeze is a gap between
+        // rendered frames well above their average spacing (webrtc-stats freezeCount).
+        freezes: { count: (v.freezeCount ?? 0) - (v0.freezeCount ?? 0), seconds: round3((v.totalFreezesDuration ?? 0) - (v0.totalFreezesDuration ?? 0)) },
+        jitterBufferMs: round1(bufferedMs(v0, v)),
         audio: {
           packetsReceived: after.audio?.packetsReceived ?? 0,
           totalAudioEnergy: Math.round((after.audio?.totalAudioEnergy ?? 0) * 1e4) / 1e4,

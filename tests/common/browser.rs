@@ -12,6 +12,10 @@ pub struct PageReport {
     pub first_frame_ms: f64,
     pub frames_decoded: u64,
     pub fps: Option<f64>,
+    /// Chromium's freezes over the window (webrtc-stats `freezeCount`, `totalFreezesDuration`).
+    pub freezes: Freezes,
+    /// Mean time a frame waited in the jitter buffer over the window; `None` without frames.
+    pub jitter_buffer_ms: Option<f64>,
     pub audio: AudioReport,
     pub latency_ms: Option<Latency>,
     pub timecode_errors: Option<u64>,
@@ -76,6 +80,12 @@ pub struct SelectedPair {
 pub struct AudioReport {
     pub packets_received: u64,
     pub total_audio_energy: f64,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct Freezes {
+    pub count: u64,
+    pub seconds: f64,
 }
 
 #[derive(Debug, serde::Deserialize)]

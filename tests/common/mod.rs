@@ -4,6 +4,7 @@
 
 pub mod alsa;
 pub mod browser;
+pub mod netem;
 pub mod netns;
 pub mod notify;
 pub mod process;

@@ -3,8 +3,12 @@
 # vivid (cameras), snd-aloop (an ALSA loopback sound card) and dummy (a network interface with
 # 192.0.2.10/24, a documentation address nothing can route to). See tests/vm/README.md.
 #
-#   tests/vm/run.sh [--timeout SECONDS] [--modules "vivid snd-aloop dummy"] [--systemd] -- COMMAND [ARG...]
+#   tests/vm/run.sh [--timeout SECONDS] [--modules "vivid snd-aloop dummy"] [--systemd]
+#                   [--tap IFNAME]... -- COMMAND [ARG...]
 #
+# --tap gives the guest a virtio network card wired to a new tap interface IFNAME in the caller's
+# network namespace, with the MAC address 52:54:00:00:00:0N for the Nth --tap (1-based): the
+# guest can then be a link between two of the caller's namespaces (tests/common/netem.rs).
 # --systemd boots the host's real systemd as PID 1 instead (over a writable tmpfs overlay of the
 # read-only host root) and runs COMMAND as a oneshot service once the system is up.
 #
@@ -20,13 +24,21 @@ set -euo pipefail
 timeout=300
 modules="vivid snd-aloop dummy"
 systemd=0
+nics=(-nic none)
+taps=0
 while (($#)); do
   case $1 in
     --systemd) systemd=1; shift ;;
+    --tap)
+      taps=$((taps + 1))
+      ((taps <= 9)) || { echo "vm: at most 9 --tap" >&2; exit 2; }
+      nics+=(-netdev "tap,id=tap$taps,ifname=$2,script=no,downscript=no"
+        -device "virtio-net-pci,netdev=tap$taps,mac=52:54:00:00:00:0$taps,romfile=")
+      shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
     --modules) modules=$2; shift 2 ;;
     --) shift; break ;;
-    -h | --help) sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h | --help) sed -n '2,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "vm: unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -169,7 +181,8 @@ fi
 boot_args=
 ((systemd)) && boot_args="camrtc.systemd=1 systemd.unit=camrtc-vm-job.service systemd.show_status=false"
 
-# Console output goes through a file so the marker lines can be read after qemu exits.
+# Console output goes through a file so the marker lines can be read after qemu exits, and out
+# line by line, so a caller can act on a line while the guest runs (tests/common/netem.rs).
 console=$job/console.log
 set +e
 timeout --foreground -k 5 "$timeout" qemu-system-x86_64 \
@@ -177,8 +190,8 @@ timeout --foreground -k 5 "$timeout" qemu-system-x86_64 \
   -kernel "$kernel" -initrd "$initrd" \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 camrtc.job=$job $boot_args" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-  -nographic -no-reboot -nic none -monitor none -serial stdio </dev/null |
-  tee "$console" | tr -d '\r'
+  -nographic -no-reboot "${nics[@]}" -monitor none -serial stdio </dev/null |
+  tee "$console" | stdbuf -oL tr -d '\r'
 status=${PIPESTATUS[0]}
 set -e
 if ((status == 124 || status == 137)); then
